@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="crontabber",
+    version="0.1.0",
+    description="A distributed cron job runner with database locking",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MPL-2.0",
+    python_requires=">=3.10",
+    packages=[
+        *find_packages(include=["crontabber", "crontabber.*"]),
+        "crontabber.migrations",
+        "crontabber.migrations.versions",
+    ],
+    # The Alembic revisions live in migrations/ and install as crontabber.migrations.
+    package_dir={"crontabber.migrations": "migrations"},
+    package_data={"crontabber.migrations": ["script.py.mako", "alembic.ini", "README.md"]},
+    install_requires=[
+        "alembic>=1.13",
+        "configman==1.3.0",
+        "configobj>=5.0",
+        "cronsim>=2.6",
+        "python-dateutil>=2.8",
+        "psycopg2-binary>=2.9",
+        "SQLAlchemy>=2.0,<3",
+        "humanize>=4.0",
+        "sentry-sdk>=2.0",
+        "tzdata",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "ruff==0.17.6"],
+    },
+    entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX",
+    ],
+)
