@@ -1,0 +1,53 @@
+"""The class every job derives from.
+
+A job is a subclass with an ``app_name``, optionally ``depends_on`` and
+``required_config`` (a configman ``Namespace``), and a ``run()`` method.
+``BaseCronApp`` is the name the original crontabber used; it is the same class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+
+def as_app_names(depends_on: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``depends_on`` as a tuple of app names, whichever form it was written in."""
+    if not depends_on:
+        return ()
+    if isinstance(depends_on, str):
+        return tuple(name.strip() for name in depends_on.split(",") if name.strip())
+    return tuple(depends_on)
+
+
+class App:
+    """Base class of a crontabber job.
+
+    ``self.config`` holds the job's own options (its ``[[class-Name]]`` section
+    of the ini file) and ``self.job_information`` its state row as it was when
+    this run claimed it (a :class:`crontabber.store.JobState`).
+    """
+
+    app_name: ClassVar[str] = ""
+    app_version: ClassVar[str] = "1.0"
+    app_description: ClassVar[str] = ""
+    depends_on: ClassVar[str | Sequence[str]] = ()
+    required_config: ClassVar[Any] = None
+    # Seconds after which a run is interrupted and recorded as failed (None: no limit);
+    # the ini file's [[class-Name]] max_runtime overrides it.
+    max_runtime: ClassVar[float | None] = None
+
+    def __init__(self, config: Any = None, job_information: Any = None) -> None:
+        self.config = config
+        self.job_information = job_information
+
+    @classmethod
+    def get_required_config(cls) -> Any:
+        """The job's own options, as configman expects to find them."""
+        return cls.required_config
+
+    def run(self, *args: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+
+BaseCronApp = App

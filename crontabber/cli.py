@@ -1,0 +1,268 @@
+"""The ``crontabber`` command: parse, call the library, print, exit.
+
+Exit statuses of a run: 0 every due job was attempted (whatever its outcome)
+or nothing was due; 1 crontabber itself could not work (bad configuration,
+unreachable database), with one line on stderr; 2 a due job was lost to a
+simultaneous row-lock race; 3 a due job was running elsewhere (3 wins over 2).
+Admin commands document their own statuses in the README.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .errors import ConfigError, CrontabberError
+from .interrupts import Terminated
+
+if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
+    from .config import Settings
+    from .interrupts import NoInterrupts
+    from .store import StateStore
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # SIGINT
+EXIT_TERMINATED = 143  # SIGTERM
+NAGIOS_UNKNOWN = 3
+
+log = logging.getLogger("crontabber")
+
+
+def configure_logging(level: str) -> None:
+    numeric = logging.getLevelName(level)
+    if not isinstance(numeric, int):
+        raise ConfigError(f"bad logging.level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(
+        level=numeric,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+    # Alembic narrates every step at INFO; crontabber logs what a migration did.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+
+
+def job_to_run(settings: Settings) -> str | None:
+    """The app name ``--job`` asks for (None: every job); refuses unknown and backfill jobs."""
+    from .admin import find_job
+
+    if settings.command.name != "job":
+        return None
+    spec = find_job(settings.specs, settings.command.argument)
+    if spec.is_backfill:
+        raise CrontabberError(
+            f"{spec.app_name} is a backfill job: --job and --force do not run it, "
+            "as that would break its series of dates; it runs on its schedule"
+        )
+    return spec.app_name
+
+
+def run_jobs(
+    settings: Settings,
+    store: StateStore,
+    interrupts: NoInterrupts | None = None,
+    only: str | None = None,
+) -> int:
+    """A run of every due job, or only of ``only`` (``--job``, resolved by :func:`job_to_run`)."""
+    from . import error_reporting
+    from .lease import LeasePolicy
+    from .runner import Runner
+    from .store import Holder
+
+    command = settings.command
+    reporter = error_reporting.failure_reporter(settings.sentry_dsn)
+    holder = Holder.this_process(settings.host_name or None)
+    runner = Runner(
+        settings.specs,
+        store,
+        error_retry_time=settings.error_retry_time,
+        lease=LeasePolicy(
+            host=holder.host,
+            heartbeat_interval=settings.heartbeat_interval,
+            stale_intervals=settings.heartbeat_stale_intervals,
+            max_age=settings.max_ongoing_age,
+        ),
+        holder=holder,
+        on_failure=reporter,
+        interrupts=interrupts,
+    )
+    try:
+        report = runner.run(only=only, force=command.force and only is not None)
+    finally:
+        if reporter is not None:
+            error_reporting.flush()
+    if only is not None and not report.jobs:
+        print(f"{only} is not due; use --force to run it now")
+    return report.exit_status
+
+
+def list_jobs(settings: Settings, store: StateStore) -> int:
+    from . import admin, printers
+    from .runner import utc_now
+
+    listings = admin.list_jobs(settings.specs, store.load_states())
+    if settings.command.json:
+        sys.stdout.write(printers.listing_json(listings))
+    else:
+        sys.stdout.write(printers.listing_text(listings, utc_now()))
+    return EXIT_OK
+
+
+def reset_job(settings: Settings, store: StateStore) -> int:
+    from . import admin
+
+    result = admin.reset_job(
+        store, settings.specs, settings.command.argument, force=settings.command.force
+    )
+    print(result.message)
+    return EXIT_OK
+
+
+def audit_ghosts(settings: Settings, store: StateStore) -> int:
+    from . import admin
+
+    for name in admin.audit_ghosts(settings.specs, store.load_states()):
+        print(name)
+    return EXIT_OK
+
+
+def nagios(settings: Settings, store: StateStore) -> int:
+    from . import admin
+    from .runner import utc_now
+
+    verdict = admin.nagios(settings.specs, store.load_states(), utc_now(), settings.max_ongoing_age)
+    print(verdict.line)
+    return verdict.status
+
+
+def graph(settings: Settings, store: StateStore) -> int:
+    from . import admin
+
+    sys.stdout.write(admin.graph_dot(settings.specs, store.load_states()))
+    return EXIT_OK
+
+
+def migrate(settings: Settings, store: StateStore) -> int:
+    before, after = store.migrate()
+    if before == after:
+        print(f"the state database is up to date (schema revision {after})")
+    else:
+        print(f"migrated the state database from schema revision {before or 'none'} to {after}")
+    return EXIT_OK
+
+
+COMMANDS_WITH_STORE: dict[str | None, Callable[..., int]] = {
+    None: run_jobs,
+    "job": run_jobs,
+    "list-jobs": list_jobs,
+    "reset-job": reset_job,
+    "audit-ghosts": audit_ghosts,
+    "nagios": nagios,
+    "graph": graph,
+    "migrate": migrate,
+}
+
+
+def configtest(settings: Settings) -> int:
+    """One line per problem; the exit status is the number of misconfigured jobs."""
+    for problem in settings.problems:
+        print(problem.message)
+    if not settings.problems:
+        print(f"configuration OK: {len(settings.specs)} jobs")
+        return EXIT_OK
+    misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
+    return max(len(misconfigured), 1)
+
+
+def sentrytest(settings: Settings) -> int:
+    from . import error_reporting
+
+    accepted, message = error_reporting.send_test_event(settings.sentry_dsn)
+    print(message)
+    return EXIT_OK if accepted else EXIT_ERROR
+
+
+def run(argv: Sequence[str]) -> int:
+    from . import config
+
+    settings = config.settings_from(config.read_config(argv))
+    if settings.command.name == "configtest":
+        return configtest(settings)
+    if settings.problems:
+        raise ConfigError(settings.problems[0].message)
+    configure_logging(settings.log_level)
+    if settings.command.name == "sentrytest":
+        return sentrytest(settings)
+    only = job_to_run(settings)  # a bad --job is a mistake found before the database is touched
+
+    from .interrupts import SignalInterrupts
+    from .store import open_store
+
+    store = open_store(settings.database_url, retry_for=settings.state_retry)
+    try:
+        if settings.command.name != "migrate":
+            store.ensure_schema(auto_migrate=settings.auto_migrate)
+        command = COMMANDS_WITH_STORE[settings.command.name]
+        if command is not run_jobs:
+            return command(settings, store)
+        with SignalInterrupts() as interrupts:
+            return run_jobs(settings, store, interrupts, only)
+    finally:
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in argv or "-v" in argv:
+        print(f"crontabber {__version__}")
+        return EXIT_OK
+    nagios_mode = "--nagios" in argv or "-n" in argv
+    try:
+        return run(argv)
+    except CrontabberError as exc:
+        if nagios_mode:
+            print(f"UNKNOWN - {exc}")
+            return NAGIOS_UNKNOWN
+        print(f"crontabber: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("crontabber: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        print(f"crontabber: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception as exc:
+        database_error = _database_error_line(exc)
+        if database_error is None:
+            raise  # a bug: the traceback is wanted
+        if nagios_mode:
+            print(f"UNKNOWN - {database_error}")
+            return NAGIOS_UNKNOWN
+        print(f"crontabber: {database_error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _database_error_line(exc: Exception) -> str | None:
+    """One line for an error the state database raised, or None for anything else."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store import describe_error
+
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    return f"the state database failed: {describe_error(exc)}"
+
+
+def entry_point() -> None:
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `crontabber --help | head`
+        status = 0
+    sys.exit(status)

@@ -1,0 +1,410 @@
+"""The configman edge: options, the ini file and the command line become plain values.
+
+Nothing past this module sees configman. :func:`load` runs configman over
+``argv`` and returns a :class:`Settings`, whose job specs, database URL and
+durations are what the runner and the state store take.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .jobs import JobSpec, graph_problems, import_class, spec_for
+from .jobs_setting import JobLine, parse_job_entry, split_jobs_setting
+from .schedule import UTC, parse_zone
+
+STATE_FILE_NAME = "crontabber.sqlite"
+
+
+@dataclass(frozen=True)
+class JobProblem:
+    """A configuration problem: the job entries or app names it concerns, and what is wrong."""
+
+    subjects: tuple[str, ...]
+    message: str
+
+
+class JobsSetting:
+    """The value of the ``jobs`` option: parsed entries, their classes, their problems.
+
+    configman merges ``required_config`` into the ``crontabber`` namespace, which
+    gives each job a ``[[class-ClassName]]`` section for its own options.
+    Nothing here raises: problems are collected so ``--configtest`` can list them all.
+    """
+
+    def __init__(self, text: str | Sequence[str]) -> None:
+        if not isinstance(text, str):  # configobj splits an unquoted one-line value on commas
+            text = ",".join(text)
+        self.text = text
+        self.jobs: list[tuple[JobLine, type]] = []
+        self.problems: list[JobProblem] = []
+        self.required_config = _configman().Namespace()
+        for entry in split_jobs_setting(text):
+            try:
+                line = parse_job_entry(entry)
+                app_class = import_class(line.class_path)
+            except ConfigError as exc:
+                self.problems.append(JobProblem((entry,), str(exc)))
+                continue
+            self.jobs.append((line, app_class))
+            own_options = getattr(app_class, "required_config", None) or {}
+            namespace = self.required_config.namespace(namespace_name(line))
+            for key, option in dict(own_options).items():
+                namespace[key] = option
+            if "max_runtime" not in namespace:
+                namespace.add_option(
+                    "max_runtime",
+                    default=float(getattr(app_class, "max_runtime", None) or 0),
+                    doc="seconds after which a run is interrupted and recorded as failed (0: no limit)",
+                    from_string_converter=float,
+                )
+
+    def to_str(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobsSetting) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+def namespace_name(line: JobLine) -> str:
+    return f"class-{line.class_name}"
+
+
+COMMANDS = (
+    "list-jobs",
+    "reset-job",
+    "job",
+    "configtest",
+    "audit-ghosts",
+    "nagios",
+    "graph",
+    "sentrytest",
+    "migrate",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """The admin command asked for on the command line (``name`` None: a normal run)."""
+
+    name: str | None = None
+    argument: str = ""
+    force: bool = False
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, as plain values."""
+
+    specs: tuple[JobSpec, ...]
+    database_url: str
+    error_retry_time: dt.timedelta = dt.timedelta(seconds=300)
+    max_ongoing_age: dt.timedelta = dt.timedelta(hours=12)
+    log_level: str = "INFO"
+    heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
+    heartbeat_stale_intervals: int = 3
+    host_name: str = ""
+    state_retry: dt.timedelta = dt.timedelta(seconds=60)
+    auto_migrate: bool = True
+    sentry_dsn: str = ""
+    command: Command = field(default_factory=Command)
+    problems: tuple[JobProblem, ...] = field(default=())
+    # configman's mapping: each job's options acquire from it through weak references.
+    raw_config: Any = field(default=None, compare=False, repr=False)
+
+
+def _configman() -> Any:
+    from . import configman_compat
+
+    return configman_compat.load()
+
+
+def definitions() -> Any:
+    """The option definitions, each with its doc."""
+    configman = _configman()
+    root = configman.Namespace()
+    ns = root.namespace("crontabber")
+    ns.add_option(
+        "jobs",
+        default="",
+        doc="the jobs, one per line: python.module.ClassName|FREQUENCY[|HH:MM][|TIMEZONE] "
+        "or python.module.ClassName|cron(MIN HOUR DAY MONTH WEEKDAY)[|TIMEZONE]",
+        from_string_converter=JobsSetting,
+    )
+    ns.add_option(
+        "timezone",
+        default="UTC",
+        doc="IANA time zone (e.g. Europe/Berlin) of the jobs' HH:MM times and cron "
+        "expressions; a jobs line can name its own",
+    )
+    ns.add_option(
+        "database_url",
+        default="",
+        doc="SQLAlchemy URL of the state database; empty: a SQLite file beside the config file",
+        secret=True,
+    )
+    ns.add_option(
+        "error_retry_time",
+        default=300,
+        doc="seconds after a failed run before the job is tried again",
+        from_string_converter=int,
+    )
+    ns.add_option(
+        "max_ongoing_age_hours",
+        default=12.0,
+        doc="hours after which a claim is treated as abandoned and may be taken over",
+        from_string_converter=float,
+    )
+    ns.add_option(
+        "heartbeat_interval",
+        default=30.0,
+        doc="seconds between refreshes of a running job's heartbeat",
+        from_string_converter=float,
+    )
+    ns.add_option(
+        "heartbeat_stale_intervals",
+        default=3,
+        doc="a claim whose heartbeat is this many intervals old is abandoned and may be taken over",
+        from_string_converter=int,
+    )
+    ns.add_option(
+        "host_name",
+        default="",
+        doc="this host's name in claims (empty: the system's host name); unique per host",
+    )
+    ns.add_option(
+        "state_retry_seconds",
+        default=60.0,
+        doc="how long writes to the state database are retried through connection trouble",
+        from_string_converter=float,
+    )
+    ns.add_option(
+        "auto_migrate",
+        default=True,
+        doc="migrate the state database's schema on first use; False: only with --migrate",
+    )
+    pg = root.namespace("resource").namespace("postgresql")
+    pg.add_option("host", default="", doc="PostgreSQL host (used when database_url is empty)")
+    pg.add_option("port", default=5432, doc="PostgreSQL port", from_string_converter=int)
+    pg.add_option("dbname", default="", doc="PostgreSQL database name")
+    pg.add_option("user", default="", doc="PostgreSQL user")
+    pg.add_option("password", default="", doc="PostgreSQL password", secret=True)
+    sentry = root.namespace("sentry")
+    sentry.add_option(
+        "dsn", default="", doc="Sentry DSN: job failures are reported there", secret=True
+    )
+    root.add_option("list-jobs", default=False, short_form="l", doc="list the jobs and their state")
+    root.add_option("json", default=False, doc="with --list-jobs: one JSON object per job")
+    root.add_option(
+        "reset-job",
+        default="",
+        short_form="r",
+        doc="forget a job's state (app name or module.ClassName)",
+    )
+    root.add_option(
+        "job", default="", short_form="j", doc="run only this job (app name or module.ClassName)"
+    )
+    root.add_option(
+        "force",
+        default=False,
+        short_form="f",
+        doc="with --job: run it now; with --reset-job: even if ongoing",
+    )
+    root.add_option(
+        "configtest",
+        default=False,
+        doc="check the configuration; exit with the number of misconfigured jobs",
+    )
+    root.add_option(
+        "audit-ghosts",
+        default=False,
+        doc="list app names in the state table but not in this configuration",
+    )
+    root.add_option(
+        "nagios",
+        default=False,
+        short_form="n",
+        doc="Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL",
+    )
+    root.add_option("graph", default=False, doc="the dependency graph in Graphviz DOT")
+    root.add_option("sentrytest", default=False, doc="send a test event to Sentry")
+    root.add_option("migrate", default=False, doc="apply the state database's schema migrations")
+    root.add_option("version", default=False, short_form="v", doc="print the version")
+    logging_ns = root.namespace("logging")
+    logging_ns.add_option("level", default="INFO", doc="log level: DEBUG, INFO, WARNING or ERROR")
+    return root
+
+
+def config_path_from_argv(argv: Sequence[str]) -> str | None:
+    """The ``--admin.conf`` value, read before configman so job modules can be found."""
+    for index, arg in enumerate(argv):
+        if arg.startswith("--admin.conf="):
+            return arg.split("=", 1)[1]
+        if arg == "--admin.conf" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """What configman read: its mapping, the config file, options it did not know."""
+
+    config: Any
+    conf_path: str | None
+    unknown_options: tuple[str, ...] = ()
+
+
+def read_config(argv: Sequence[str]) -> RawConfig:
+    """Run configman over ``argv``.
+
+    The config file's directory goes on the import path first, so jobs kept
+    beside it import without PYTHONPATH. Mistakes become ConfigError.
+    """
+    configman = _configman()
+    conf_path = config_path_from_argv(argv)
+    if conf_path is not None:
+        if not os.path.isfile(conf_path) or not os.access(conf_path, os.R_OK):
+            raise ConfigError(f"cannot read config file {conf_path!r}")
+        conf_dir = os.path.dirname(os.path.abspath(conf_path))
+        if conf_dir not in sys.path:
+            sys.path.insert(0, conf_dir)
+    import configobj
+    from configman.config_exceptions import ConfigmanException
+    from configman.value_sources.source_exceptions import ValueException
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            manager = configman.ConfigurationManager(
+                [definitions()],
+                values_source_list=[
+                    configman.ConfigFileFutureProxy,
+                    configman.environment,
+                    configman.command_line,
+                ],
+                argv_source=list(argv),
+                app_name="crontabber",
+                app_description="a distributed cron job runner with database locking",
+                options_banned_from_help=[],
+            )
+            config = manager.get_config()
+    except configobj.ConfigObjError as exc:
+        raise ConfigError(f"cannot parse config file {conf_path!r}: {exc}") from None
+    except ValueException as exc:  # configman could not load the config file
+        detail = str(exc).split(";")[0].removeprefix("ConfigObj cannot load ini: ")
+        raise ConfigError(f"cannot parse config file {conf_path!r}: {detail}") from None
+    except ConfigmanException as exc:
+        raise ConfigError(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ) from None
+    unknown = [
+        name.strip()
+        for warning in caught
+        if str(warning.message).startswith("Invalid options:")
+        for name in str(warning.message).split(":", 1)[1].split(",")
+    ]
+    return RawConfig(config, conf_path, tuple(unknown))
+
+
+def database_url(config: Any, conf_path: str | None) -> str:
+    """The state database: ``database_url``, else ``[resource] [[postgresql]]``, else SQLite."""
+    url = config.crontabber.database_url
+    if url:
+        return url
+    pg = config.resource.postgresql
+    if pg.host or pg.dbname or pg.user:
+        from sqlalchemy.engine import URL
+
+        return URL.create(
+            "postgresql+psycopg2",
+            username=pg.user or None,
+            password=pg.password or None,
+            host=pg.host or None,
+            port=pg.port or None,
+            database=pg.dbname or None,
+        ).render_as_string(hide_password=False)
+    directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
+    return "sqlite:///" + os.path.join(directory, STATE_FILE_NAME)
+
+
+def settings_from(raw: RawConfig) -> Settings:
+    """Plain settings from configman's mapping; job problems are kept, not raised."""
+    config = raw.config
+    jobs_setting = config.crontabber.jobs
+    if not isinstance(jobs_setting, JobsSetting):
+        jobs_setting = JobsSetting(jobs_setting or "")
+    problems = list(jobs_setting.problems)
+    try:
+        default_zone = parse_zone(config.crontabber.timezone)
+    except ConfigError as exc:
+        problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}"))
+        default_zone = UTC
+    specs = []
+    for line, app_class in jobs_setting.jobs:
+        name = namespace_name(line)
+        if name not in config.crontabber:  # a job without options of its own
+            config.crontabber[name] = type(config)()
+        try:
+            specs.append(spec_for(line, app_class, config.crontabber[name], default_zone))
+        except ConfigError as exc:
+            problems.append(JobProblem((line.class_path,), str(exc)))
+    configured = {namespace_name(line) for line, _ in jobs_setting.jobs}
+    for name in raw.unknown_options:
+        namespace = name.split(".")[1] if name.startswith("crontabber.class-") else None
+        if namespace is not None and namespace not in configured:
+            continue  # options of a job that is not in the jobs list: harmless
+        problems.append(JobProblem((), f"unknown option {name!r} in the configuration"))
+    problems.extend(JobProblem(subjects, message) for subjects, message in graph_problems(specs))
+    if config.crontabber.error_retry_time < 0:
+        raise ConfigError("crontabber.error_retry_time must not be negative")
+    if config.crontabber.heartbeat_interval <= 0 or config.crontabber.heartbeat_stale_intervals < 1:
+        raise ConfigError(
+            "crontabber.heartbeat_interval must be positive and heartbeat_stale_intervals at least 1"
+        )
+    if config.crontabber.max_ongoing_age_hours <= 0:
+        raise ConfigError("crontabber.max_ongoing_age_hours must be positive")
+    return Settings(
+        command=command_from(config),
+        sentry_dsn=config.sentry.dsn,
+        auto_migrate=bool(config.crontabber.auto_migrate),
+        heartbeat_interval=dt.timedelta(seconds=config.crontabber.heartbeat_interval),
+        heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
+        host_name=config.crontabber.host_name,
+        state_retry=dt.timedelta(seconds=config.crontabber.state_retry_seconds),
+        specs=tuple(specs),
+        database_url=database_url(config, raw.conf_path),
+        error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),
+        max_ongoing_age=dt.timedelta(hours=config.crontabber.max_ongoing_age_hours),
+        log_level=str(config.logging.level).upper(),
+        problems=tuple(problems),
+        raw_config=config,
+    )
+
+
+def command_from(config: Any) -> Command:
+    """The one admin command asked for; asking for two is a ConfigError."""
+    asked = [name for name in COMMANDS if config[name]]
+    if len(asked) > 1:
+        raise ConfigError(f"choose one command, not {' and '.join('--' + name for name in asked)}")
+    name = asked[0] if asked else None
+    argument = config[name] if name in ("reset-job", "job") else ""
+    return Command(name=name, argument=argument, force=bool(config.force), json=bool(config.json))
+
+
+def load(argv: Sequence[str]) -> Settings:
+    """Settings for a run; the first job problem, if any, raises ConfigError."""
+    settings = settings_from(read_config(argv))
+    if settings.problems:
+        raise ConfigError(settings.problems[0].message)
+    return settings

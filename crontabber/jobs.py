@@ -1,0 +1,159 @@
+"""Job specs: a ``jobs`` line turned into an importable, validated job, and their graph."""
+
+from __future__ import annotations
+
+import datetime as dt
+import graphlib
+import importlib
+from collections.abc import Sequence
+from dataclasses import InitVar, dataclass, field
+from typing import Any
+
+from .base import as_app_names
+from .errors import ConfigError
+from .jobs_setting import JobLine
+from .schedule import UTC, FrequencySchedule, Schedule
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything the runner needs to know about one configured job.
+
+    ``frequency`` and ``time`` are a shorthand for
+    ``schedule=FrequencySchedule(frequency, time)`` (in UTC), for tests and scripts.
+    """
+
+    app_name: str
+    app_class: type
+    class_path: str
+    schedule: Schedule = None  # type: ignore[assignment]  # set from frequency when None
+    depends_on: tuple[str, ...] = ()
+    config: Any = field(default=None, compare=False)
+    frequency: InitVar[dt.timedelta | None] = None
+    time: InitVar[dt.time | None] = None
+
+    def __post_init__(self, frequency: dt.timedelta | None, time: dt.time | None) -> None:
+        if self.schedule is None:
+            if frequency is None:
+                raise TypeError("a JobSpec needs a schedule or a frequency")
+            object.__setattr__(self, "schedule", FrequencySchedule(frequency, time))
+
+    @property
+    def max_runtime(self) -> float | None:
+        """Seconds after which a run is interrupted: ``max_runtime`` in the job's
+        section of the ini file, else the class's ``max_runtime``; None or 0: no limit."""
+        try:
+            configured = getattr(self.config, "max_runtime", None)
+        except KeyError:  # a configman namespace without the option
+            configured = None
+        value = (
+            configured
+            if configured not in (None, "")
+            else getattr(self.app_class, "max_runtime", None)
+        )
+        return float(value) if value else None
+
+    @property
+    def is_backfill(self) -> bool:
+        return bool(getattr(self.app_class, "is_backfill", False))
+
+    # The runner asks the job's schedule these three questions, and only these.
+
+    def is_due(self, next_run: dt.datetime | None, now: dt.datetime) -> bool:
+        """Whether the job is due at ``now``, given its recorded ``next_run``."""
+        return self.schedule.is_due(next_run, now)
+
+    def next_run_after(self, now: dt.datetime) -> dt.datetime:
+        """When the job runs next after succeeding at ``now``."""
+        return self.schedule.next_run_after(now)
+
+    def backfill_plan(
+        self, last_success: dt.datetime | None, now: dt.datetime
+    ) -> tuple[list[dt.datetime], dt.datetime]:
+        """The dates a backfill job runs for at ``now``, and its next run after them."""
+        return self.schedule.backfill_plan(last_success, now)
+
+
+def import_class(class_path: str) -> type:
+    """Import ``python.module.ClassName``; a ConfigError names what is missing."""
+    module_name, _, class_name = class_path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"cannot import module {module_name!r} for job {class_path!r}: {exc}"
+        ) from None
+    except Exception as exc:  # the module itself raised while importing
+        raise ConfigError(
+            f"importing module {module_name!r} for job {class_path!r} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise ConfigError(f"module {module_name!r} has no class {class_name!r}") from None
+
+
+def spec_for(
+    line: JobLine, app_class: type, config: Any = None, default_zone: dt.tzinfo = UTC
+) -> JobSpec:
+    """A JobSpec for an imported class, checking it is a usable job class.
+
+    The schedule is read in the entry's own zone, else in ``default_zone``.
+    """
+    if not isinstance(app_class, type) or not callable(getattr(app_class, "run", None)):
+        raise ConfigError(f"job {line.class_path!r} is not a class with a run() method")
+    app_name = getattr(app_class, "app_name", "")
+    if not app_name or not isinstance(app_name, str):
+        raise ConfigError(f"job {line.class_path!r} has no app_name")
+    depends_on = as_app_names(getattr(app_class, "depends_on", ()))
+    return JobSpec(
+        app_name=app_name,
+        app_class=app_class,
+        class_path=line.class_path,
+        schedule=line.schedule_in(default_zone),
+        depends_on=depends_on,
+        config=config,
+    )
+
+
+def graph_problems(specs: Sequence[JobSpec]) -> list[tuple[tuple[str, ...], str]]:
+    """Every problem of the dependency graph, as (app names involved, message)."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    by_name: dict[str, JobSpec] = {}
+    for spec in specs:
+        if spec.app_name in by_name:
+            problems.append(
+                (
+                    (spec.app_name,),
+                    f"app name {spec.app_name!r} is used by both "
+                    f"{by_name[spec.app_name].class_path!r} and {spec.class_path!r}",
+                )
+            )
+        by_name[spec.app_name] = spec
+    for spec in specs:
+        problems.extend(
+            (
+                (spec.app_name,),
+                f"job {spec.app_name!r} depends on {dependency!r}, which is not in the jobs list",
+            )
+            for dependency in spec.depends_on
+            if dependency not in by_name
+        )
+    graph = {spec.app_name: [d for d in spec.depends_on if d in by_name] for spec in specs}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = tuple(exc.args[1])
+        problems.append((tuple(sorted(set(cycle))), f"dependency cycle: {' -> '.join(cycle)}"))
+    return problems
+
+
+def order_jobs(specs: Sequence[JobSpec]) -> list[JobSpec]:
+    """The specs in dependency order; unknown dependencies, duplicates and cycles raise."""
+    problems = graph_problems(specs)
+    if problems:
+        raise ConfigError(problems[0][1])
+    by_name = {spec.app_name: spec for spec in specs}
+    order = graphlib.TopologicalSorter({spec.app_name: spec.depends_on for spec in specs})
+    return [by_name[name] for name in order.static_order()]

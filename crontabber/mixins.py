@@ -1,0 +1,329 @@
+"""Class decorators that give jobs resources: database connections, transactions, processes.
+
+The names follow the original mozilla/crontabber::
+
+    @using_postgres()                          # self.database_connection_factory
+    @as_single_postgres_transaction()          # run(connection) is one transaction
+    class Cleanup(App): ...
+
+Every option a decorator adds goes into a copy of the class's
+``required_config``, so a base class's namespace is never changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from . import configman_compat
+from .resources import PostgreSQLConnectionFactory, TransactionExecutor, option
+
+__all__ = [
+    "ProcessTimeout",
+    "as_backfill_cron_app",
+    "as_single_postgres_transaction",
+    "using_postgres",
+    "with_postgres_connection_as_argument",
+    "with_postgres_transactions",
+    "with_resource_connection_as_argument",
+    "with_single_postgres_transaction",
+    "with_single_transaction",
+    "with_subprocess",
+    "with_transactional_resource",
+]
+
+C = TypeVar("C", bound=type)
+POSTGRES = "database"
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BACKOFF_SECONDS = 1.0
+
+
+def as_backfill_cron_app(cls: C) -> C:
+    """Mark a job as a backfill job (``is_backfill = True``); the runner does the rest."""
+    cls.is_backfill = True
+    return cls
+
+
+# -- transactional resources ------------------------------------------------
+
+
+def with_transactional_resource(resource_class: type | str, name: str) -> Callable[[C], C]:
+    """Give the job ``self.<name>_connection_factory`` and ``self.<name>_transaction_executor``.
+
+    ``resource_class`` (a class or its dotted path) is built as
+    ``resource_class(self.config)`` the first time the job uses it; see
+    :class:`crontabber.resources.ConnectionFactory`. Its options (from its
+    ``get_required_config()``, if it has one) and ``<name>_max_retries``
+    (default 3) and ``<name>_backoff_seconds`` (default 1.0) are added to the
+    job's ``required_config``.
+    """
+    factory_class = (
+        import_dotted(resource_class) if isinstance(resource_class, str) else resource_class
+    )
+    factory_attr = f"{name}_connection_factory"
+
+    def build_factory(app: Any) -> Any:
+        return factory_class(app.config)
+
+    def build_executor(app: Any) -> TransactionExecutor:
+        return TransactionExecutor(
+            getattr(app, factory_attr),
+            max_retries=int(option(app.config, f"{name}_max_retries", DEFAULT_MAX_RETRIES)),
+            backoff_seconds=float(
+                option(app.config, f"{name}_backoff_seconds", DEFAULT_BACKOFF_SECONDS)
+            ),
+            name=name,
+        )
+
+    def decorate(cls: C) -> C:
+        namespace = copied_required_config(cls)
+        get_options = getattr(factory_class, "get_required_config", None)
+        for key, resource_option in dict(get_options() if get_options else {}).items():
+            namespace[key] = resource_option.copy()
+        namespace.add_option(
+            f"{name}_max_retries",
+            default=DEFAULT_MAX_RETRIES,
+            doc=f"how often a transaction on {name} is retried after a lost connection",
+            from_string_converter=int,
+        )
+        namespace.add_option(
+            f"{name}_backoff_seconds",
+            default=DEFAULT_BACKOFF_SECONDS,
+            doc=f"seconds before the first retry on {name}; doubled for each further one",
+            from_string_converter=float,
+        )
+        cls.required_config = namespace
+        setattr(cls, factory_attr, PerInstance(factory_attr, build_factory))
+        executor_attr = f"{name}_transaction_executor"
+        setattr(cls, executor_attr, PerInstance(executor_attr, build_executor))
+        return cls
+
+    return decorate
+
+
+def with_resource_connection_as_argument(name: str) -> Callable[[C], C]:
+    """``run(connection, ...)`` gets a connection from ``self.<name>_connection_factory``.
+
+    The connection is closed when ``run`` returns or raises; what ``run`` did
+    not commit is rolled back. Use with :func:`with_transactional_resource`.
+    """
+
+    def decorate(cls: C) -> C:
+        adapt_run(cls, ("connection", name))
+        return cls
+
+    return decorate
+
+
+def with_single_transaction(name: str) -> Callable[[C], C]:
+    """``run(connection, ...)`` is one transaction through ``self.<name>_transaction_executor``.
+
+    It commits when ``run`` returns, rolls back when it raises, and runs it again
+    on a new connection after a transient connection failure.
+    """
+
+    def decorate(cls: C) -> C:
+        adapt_run(cls, ("transaction", name))
+        return cls
+
+    return decorate
+
+
+def using_postgres() -> Callable[[C], C]:
+    """PostgreSQL as ``self.database_connection_factory`` and ``self.database_transaction_executor``.
+
+    Configured by the job's ``database_url``, or ``host``, ``port``, ``dbname``,
+    ``user`` and ``password``, each of which, left empty, is taken from
+    ``[resource] [[postgresql]]``.
+    """
+    return with_transactional_resource(PostgreSQLConnectionFactory, POSTGRES)
+
+
+def with_postgres_connection_as_argument() -> Callable[[C], C]:
+    """:func:`using_postgres`, and ``run(connection)`` gets a PostgreSQL connection."""
+    return compose(using_postgres(), with_resource_connection_as_argument(POSTGRES))
+
+
+def as_single_postgres_transaction() -> Callable[[C], C]:
+    """:func:`using_postgres`, and ``run(connection)`` is one PostgreSQL transaction."""
+    return compose(using_postgres(), with_single_transaction(POSTGRES))
+
+
+# The names used by older crontabber releases.
+with_postgres_transactions = using_postgres
+with_single_postgres_transaction = as_single_postgres_transaction
+
+
+def compose(*decorators: Callable[[C], C]) -> Callable[[C], C]:
+    def decorate(cls: C) -> C:
+        for decorator in decorators:
+            cls = decorator(cls)
+        return cls
+
+    return decorate
+
+
+def import_dotted(path: str) -> type:
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{path!r} is not a dotted path to a class")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def copied_required_config(cls: type) -> Any:
+    """A new namespace holding copies of the options the class has so far."""
+    namespace_class = configman_compat.load().Namespace
+    current = cls.get_required_config() if hasattr(cls, "get_required_config") else None
+    current = current if current is not None else getattr(cls, "required_config", None)
+    if isinstance(current, namespace_class):
+        return current.safe_copy()
+    namespace = namespace_class()
+    for key, value in dict(current or {}).items():
+        namespace[key] = value.copy() if hasattr(value, "copy") else value
+    return namespace
+
+
+class PerInstance:
+    """An attribute built from the instance on first use and kept on it."""
+
+    def __init__(self, attr: str, build: Callable[[Any], Any]) -> None:
+        self.attr = attr
+        self.build = build
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.build(instance)
+        instance.__dict__[self.attr] = value
+        return value
+
+
+# -- run() adapters ---------------------------------------------------------
+#
+# The runner calls ``app.run()``. An adapted class's ``run`` is wrapped so that,
+# called without its connection, it gets one; called with every argument it
+# needs (``super().run(connection)``, a test) it runs as written. Subclasses
+# that define their own ``run`` are wrapped as they are created.
+
+
+def adapt_run(cls: type, how: tuple[str, str]) -> None:
+    current = cls.__dict__.get("_crontabber_run_with")
+    if current is not None and current != how:
+        raise TypeError(
+            f"{cls.__name__}.run already gets its connection as {current[0]} on {current[1]!r}"
+        )
+    cls._crontabber_run_with = how
+    wrap_run(cls)
+    if not getattr(cls, "_crontabber_wraps_subclasses", False):
+        own_hook = cls.__dict__.get("__init_subclass__")
+
+        def __init_subclass__(subclass: type, **kwargs: Any) -> None:
+            if own_hook is not None:
+                own_hook.__func__(subclass, **kwargs)
+            else:
+                super(cls, subclass).__init_subclass__(**kwargs)
+            wrap_run(subclass)
+
+        cls.__init_subclass__ = classmethod(__init_subclass__)
+        cls._crontabber_wraps_subclasses = True
+
+
+def wrap_run(cls: type) -> None:
+    run = cls.run
+    if getattr(run, "_crontabber_adapted", False):
+        return
+    signature = inspect.signature(run)
+
+    @functools.wraps(run)
+    def adapted_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return run_with_connection(self, run, args, kwargs)
+        return run(self, *args, **kwargs)
+
+    adapted_run._crontabber_adapted = True  # type: ignore[attr-defined]
+    cls.run = adapted_run
+
+
+def run_with_connection(app: Any, run: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    kind, name = type(app)._crontabber_run_with
+    attr = f"{name}_connection_factory" if kind == "connection" else f"{name}_transaction_executor"
+    if not hasattr(app, attr):
+        raise TypeError(
+            f"{type(app).__name__} has no {attr}: decorate it with "
+            f"with_transactional_resource(..., {name!r}) too"
+        )
+    if kind == "transaction":
+        return getattr(app, attr)(functools.partial(run, app), *args, **kwargs)
+    with getattr(app, attr)() as connection:
+        return run(app, connection, *args, **kwargs)
+
+
+# -- subprocesses -----------------------------------------------------------
+
+
+class ProcessTimeout(subprocess.TimeoutExpired):
+    """``run_process`` killed the command after ``timeout`` seconds.
+
+    ``output`` and ``stderr`` hold, as text, what it wrote before that.
+    """
+
+
+def with_subprocess(cls: C) -> C:
+    """Give the job ``self.run_process(command, timeout=None, input=None)``."""
+    cls.run_process = run_process
+    return cls
+
+
+def run_process(
+    self: Any,
+    command: str | Sequence[str],
+    timeout: float | None = None,
+    input: str | None = None,
+) -> tuple[int, str, str]:
+    """Run ``command`` and return ``(exit_code, stdout, stderr)``, the output as stripped text.
+
+    A string runs through ``/bin/sh``; a list runs the program directly, each
+    item one argument, with no shell expansion. The exit code is negative (-N)
+    when signal N ended the process. A program that cannot be started raises
+    ``OSError`` (a list) or exits 127 (a string). After ``timeout`` seconds the
+    command and every process it started are killed and :class:`ProcessTimeout`
+    is raised.
+    """
+    shell = isinstance(command, str)
+    with subprocess.Popen(
+        command if shell else list(command),
+        shell=shell,
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,  # its own process group, so a timeout kills what it started
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            stdout, stderr = process.communicate()
+            raise ProcessTimeout(command, timeout or 0, stdout, stderr) from None
+        except BaseException:
+            kill_group(process)
+            raise
+    return process.returncode, stdout.strip(), stderr.strip()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except AttributeError:  # no process groups (Windows)
+        process.kill()

@@ -1,0 +1,262 @@
+"""The runner: one tick of crontabber, over plain job specs and a state store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .interrupts import MaxRuntimeExceeded, NoInterrupts
+from .jobs import JobSpec, order_jobs
+from .lease import Heartbeat, LeasePolicy
+from .store import ClaimStatus, Holder, JobState, Outcome, StateStore
+
+log = logging.getLogger("crontabber")
+
+UTC = dt.timezone.utc
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class ClaimLost(Exception):
+    """Another process took over the claim while this one was running the job."""
+
+
+class Result(enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a dependency is not satisfied
+    LOCKED = "locked"  # lost a simultaneous row-lock race
+    ONGOING = "ongoing"  # running elsewhere
+
+
+@dataclass(frozen=True)
+class JobReport:
+    app_name: str
+    result: Result
+    reason: str = ""
+    duration: dt.timedelta | None = None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one tick did with each job it considered (jobs not due are not listed)."""
+
+    jobs: tuple[JobReport, ...]
+
+    def with_result(self, result: Result) -> list[str]:
+        return [job.app_name for job in self.jobs if job.result is result]
+
+    @property
+    def exit_status(self) -> int:
+        """3 when a due job was running elsewhere, else 2 when one lost a lock race, else 0."""
+        if self.with_result(Result.ONGOING):
+            return 3
+        if self.with_result(Result.LOCKED):
+            return 2
+        return 0
+
+
+def unmet_dependency(spec: JobSpec, states: dict[str, JobState], now: dt.datetime) -> str | None:
+    """Why ``spec`` may not run now because of its dependencies, or None when it may."""
+    for name in spec.depends_on:
+        state = states.get(name)
+        if state is None or state.last_run is None:
+            return f"dependency {name!r} has never run"
+        if state.failed_last_time:
+            return f"dependency {name!r} failed last time"
+        if state.next_run is not None and state.next_run < now:
+            return f"dependency {name!r} has not run recently (it was due {state.next_run:%Y-%m-%d %H:%M} UTC)"
+    return None
+
+
+class Runner:
+    """Runs every due job once, in dependency order, claiming each through the store."""
+
+    def __init__(
+        self,
+        specs: Sequence[JobSpec],
+        store: StateStore,
+        *,
+        error_retry_time: dt.timedelta = dt.timedelta(seconds=300),
+        lease: LeasePolicy | None = None,
+        holder: Holder | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+        on_failure: Callable[[JobSpec, BaseException], None] | None = None,
+        interrupts: NoInterrupts | None = None,
+    ) -> None:
+        self.specs = order_jobs(specs)
+        self.store = store
+        self.error_retry_time = error_retry_time
+        self.holder = holder or Holder.this_process()
+        self.lease = lease or LeasePolicy(host=self.holder.host)
+        self.clock = clock
+        self.on_failure = on_failure
+        self.interrupts = interrupts or NoInterrupts()
+
+    def run(
+        self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
+    ) -> RunReport:
+        """One tick. ``now`` fixes the time for every job; by default each job reads the clock.
+
+        ``only`` limits the tick to the job of that app name; with ``force`` that
+        job runs whatever its schedule and dependencies, still through the claim.
+        """
+        specs = [spec for spec in self.specs if only is None or spec.app_name == only]
+        states = self.store.load_states()
+        reports = []
+        with Heartbeat(self.store.heartbeat, self.lease.heartbeat_interval) as self._heartbeat:
+            for spec in specs:
+                self.interrupts.raise_pending()  # a signal between jobs stops the run here
+                report = self._consider(spec, states, now or self.clock(), force=force)
+                if report is not None:
+                    reports.append(report)
+        return RunReport(tuple(reports))
+
+    def _consider(
+        self, spec: JobSpec, states: dict[str, JobState], now: dt.datetime, *, force: bool = False
+    ) -> JobReport | None:
+        state = states.get(spec.app_name)
+        if not force and not spec.is_due(state.next_run if state else None, now):
+            return None
+        reason = None if force else unmet_dependency(spec, states, now)
+        if reason:
+            log.info("skipped %s: %s", spec.app_name, reason)
+            return JobReport(spec.app_name, Result.SKIPPED, reason)
+        if (
+            state is not None
+            and state.ongoing is not None
+            and self.lease.abandoned_because(state, now) is None
+        ):
+            return self._held_elsewhere(spec, state)
+
+        claim = self.store.claim(
+            spec.app_name,
+            depends_on=spec.depends_on,
+            now=now,
+            still_due=lambda locked: force or spec.is_due(locked.next_run, now),
+            lease=self.lease,
+            holder=Holder(self.holder.host, self.holder.pid),
+            create=state is None,
+        )
+        if claim.status is ClaimStatus.LOCKED:
+            log.info("skipped %s: another process is claiming it right now", spec.app_name)
+            return JobReport(spec.app_name, Result.LOCKED, "lost the claim to another process")
+        if claim.status is ClaimStatus.ONGOING:
+            states[spec.app_name] = claim.state
+            return self._held_elsewhere(spec, claim.state)
+        if claim.status is ClaimStatus.NOT_DUE:
+            states[spec.app_name] = claim.state
+            log.info("skipped %s: another process has just run it", spec.app_name)
+            return None
+        if claim.took_over is not None:
+            log.warning(
+                "taking over %s: the claim by %s pid %s since %s is abandoned (%s)",
+                spec.app_name,
+                claim.state.ongoing_host,
+                claim.state.ongoing_pid,
+                claim.state.ongoing.isoformat(),
+                claim.took_over,
+            )
+        return self._execute(spec, claim.state, claim.holder, now, states)
+
+    def _backfill(
+        self, app: object, spec: JobSpec, state: JobState, holder: Holder, now: dt.datetime
+    ) -> tuple[dt.datetime | None, dt.datetime]:
+        """Run a backfill job once per missed date, recording each date as it succeeds.
+
+        Returns the last date that succeeded and the job's next run. The last
+        date is recorded with the outcome; a failure stops the series there.
+        """
+        dates, next_run = spec.backfill_plan(state.last_success, now)
+        done = state.last_success
+        for index, date in enumerate(dates):
+            started_clock = time.monotonic()
+            log.info("running %s for %s", spec.app_name, date.isoformat())
+            app.run(date)  # type: ignore[attr-defined]
+            if index < len(dates) - 1:
+                recorded = self.store.record_backfill_date(
+                    spec.app_name,
+                    holder,
+                    date=date,
+                    now=self.clock(),
+                    duration=dt.timedelta(seconds=time.monotonic() - started_clock),
+                )
+                if not recorded:
+                    raise ClaimLost(f"the claim on {spec.app_name} was taken over after {date}")
+            done = date
+        return done, next_run
+
+    def _held_elsewhere(self, spec: JobSpec, state: JobState) -> JobReport:
+        reason = f"running on {state.ongoing_host} pid {state.ongoing_pid} since {state.ongoing:%Y-%m-%d %H:%M:%S} UTC"
+        log.info("skipped %s: %s", spec.app_name, reason)
+        return JobReport(spec.app_name, Result.ONGOING, reason)
+
+    def _execute(
+        self,
+        spec: JobSpec,
+        state: JobState,
+        holder: Holder,
+        now: dt.datetime,
+        states: dict[str, JobState],
+    ) -> JobReport:
+        log.info("running %s", spec.app_name)
+        error = None
+        interrupted: BaseException | None = None
+        started_clock = time.monotonic()
+        last_success, next_run = now, spec.next_run_after(now)
+        try:
+            with (
+                self._heartbeat.holding(spec.app_name, holder, now),
+                self.interrupts.job(spec.app_name, spec.max_runtime),
+            ):
+                app = spec.app_class(spec.config, state)
+                if spec.is_backfill:
+                    last_success, next_run = self._backfill(app, spec, state, holder, now)
+                else:
+                    app.run()
+        except BaseException as exc:
+            error = {
+                "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix(
+                    "builtins."
+                ),
+                "value": str(exc),
+                "traceback": traceback.format_exc(),
+            }
+            if not isinstance(exc, (Exception, MaxRuntimeExceeded)):
+                interrupted = exc
+            elif self.on_failure is not None:
+                self.on_failure(spec, exc)
+        duration = dt.timedelta(seconds=time.monotonic() - started_clock)
+        outcome = Outcome(
+            started=now,
+            finished=now + duration,
+            duration=duration,
+            next_run=next_run if error is None else now + self.error_retry_time,
+            error=error,
+            last_success=last_success,
+        )
+        new_state = self.store.finish(spec.app_name, holder, outcome)
+        if new_state is not None:
+            states[spec.app_name] = new_state
+        else:
+            log.warning(
+                "%s: the claim was taken over while it ran; its outcome is only logged",
+                spec.app_name,
+            )
+        if interrupted is not None:
+            raise interrupted
+        seconds = duration.total_seconds()
+        if error is None:
+            log.info("ran %s in %.2fs", spec.app_name, seconds)
+            return JobReport(spec.app_name, Result.SUCCEEDED, duration=duration)
+        log.error("%s failed after %.2fs:\n%s", spec.app_name, seconds, error["traceback"].rstrip())
+        return JobReport(
+            spec.app_name, Result.FAILED, f"{error['type']}: {error['value']}", duration
+        )

@@ -1,0 +1,1 @@
+"""Alembic revisions of crontabber's tables, one file per schema change."""
