@@ -1,0 +1,23 @@
+"""Run the crontabber command once a start file appears.
+
+Used by the exactly-once tests: every process imports everything first, then
+waits for the same start file, so they all claim at the same instant.
+Usage: python barrier_run.py START_FILE [crontabber arguments...]
+"""
+
+import os
+import sys
+import time
+
+import crontabber.cli
+import crontabber.config
+import crontabber.runner
+import crontabber.store  # imported before the start, not after
+
+start_file, arguments = sys.argv[1], sys.argv[2:]
+deadline = time.monotonic() + 60
+while not os.path.exists(start_file):
+    if time.monotonic() > deadline:
+        sys.exit("barrier_run: no start file")
+    time.sleep(0.001)
+sys.exit(crontabber.cli.main(arguments))

@@ -1,0 +1,514 @@
+"""Fault tolerance with real processes and a real PostgreSQL: crashes, signals,
+lost connections, a restarted server, hung jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from crontabber import App, sql
+from crontabber.errors import StateStoreError
+from crontabber.lease import LeasePolicy, pid_alive
+from crontabber.runner import Runner
+from crontabber.store import JobState, open_store
+
+from .clitools import crontabber_command, run_crontabber, write_config
+from .conftest import at, hold_claim, make_spec
+
+NOW = at("2026-03-01 12:00")
+SECOND = dt.timedelta(seconds=1)
+
+# --- the lease rules ----------------------------------------------------------------
+
+
+def claimed(**values: object) -> JobState:
+    return JobState(app_name="job", **{"ongoing": NOW, "heartbeat": NOW, **values})
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_live_heartbeat_on_another_host_is_not_abandoned() -> None:
+    lease = LeasePolicy(host="here", heartbeat_interval=30 * SECOND, stale_intervals=3)
+    state = claimed(ongoing_host="there", ongoing_pid=1, heartbeat=NOW + 60 * SECOND)
+    assert lease.abandoned_because(state, NOW + 120 * SECOND) is None
+
+
+def test_stale_heartbeat_is_abandoned() -> None:
+    lease = LeasePolicy(host="here", heartbeat_interval=30 * SECOND, stale_intervals=3)
+    state = claimed(ongoing_host="there", ongoing_pid=1)
+    assert lease.abandoned_because(state, NOW + 91 * SECOND) == "its last heartbeat was 91s ago"
+
+
+def test_a_claim_without_heartbeat_only_expires_with_age() -> None:
+    """The original crontabber's claims have no heartbeat (a database being adopted)."""
+    lease = LeasePolicy(host="here", max_age=dt.timedelta(hours=12))
+    state = claimed(ongoing_host=None, ongoing_pid=None, heartbeat=None)
+    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=1)) is None
+    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=13)) is not None
+
+
+def test_dead_pid_on_this_host_is_abandoned_at_once() -> None:
+    lease = LeasePolicy(host="here")
+    pid = dead_pid()
+    assert not pid_alive(pid)
+    reason = lease.abandoned_because(claimed(ongoing_host="here", ongoing_pid=pid), NOW)
+    assert reason == f"its process {pid} on this host is gone"
+    alive = claimed(ongoing_host="here", ongoing_pid=os.getppid())
+    assert lease.abandoned_because(alive, NOW) is None
+
+
+def test_max_age_counts_whole_days() -> None:
+    lease = LeasePolicy(
+        host="here", heartbeat_interval=dt.timedelta(days=9), max_age=dt.timedelta(hours=12)
+    )
+    state = claimed(ongoing_host="there", ongoing_pid=1, heartbeat=NOW + dt.timedelta(days=1))
+    assert lease.abandoned_because(state, NOW + dt.timedelta(days=1, minutes=1)) is not None
+    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=11)) is None
+
+
+# --- in-process: heartbeat, takeover records, outcome writes through trouble --------
+
+
+class Sleeper(App):
+    app_name = "sleeper"
+    seconds = 0.0
+    seen: list[JobState] = []
+
+    def run(self) -> None:
+        time.sleep(self.seconds)
+
+
+def test_heartbeat_is_refreshed_while_a_job_runs(pg_url: str) -> None:
+    store = open_store(pg_url)
+    store.ensure_schema()
+    seen = []
+
+    class Watched(App):
+        app_name = "watched"
+
+        def run(self) -> None:
+            time.sleep(0.8)
+            seen.append(store.load_states()["watched"])
+
+    lease = LeasePolicy(host="h", heartbeat_interval=0.2 * SECOND)
+    Runner([make_spec(Watched)], store, lease=lease).run(now=NOW)
+    store.close()
+    assert seen[0].heartbeat >= NOW + 0.4 * SECOND
+    assert seen[0].ongoing == NOW
+
+
+def test_taking_over_records_the_abandoned_attempt(store) -> None:
+    hold_claim(store, "sleeper", NOW - dt.timedelta(hours=1), "crashed-host", 999)
+    Runner([make_spec(Sleeper)], store, lease=LeasePolicy(host="h")).run(now=NOW)
+    with store.engine.connect() as conn:
+        logs = conn.execute(sa.select(sql.crontabber_log).order_by(sql.crontabber_log.c.id)).all()
+    assert [log.exc_type for log in logs] == ["crontabber.Abandoned", None]
+    assert "claimed by crashed-host pid 999" in logs[0].exc_value
+    assert logs[0].duration == dt.timedelta(hours=1)
+    state = store.load_states()["sleeper"]
+    assert state.error_count == 0 and state.ongoing is None  # the takeover run succeeded
+
+
+def test_an_abandoned_claim_counts_as_a_failure(store) -> None:
+    class Failing(App):
+        app_name = "failing"
+
+        def run(self) -> None:
+            raise RuntimeError("again")
+
+    hold_claim(store, "failing", NOW - dt.timedelta(hours=1), "crashed-host", 999)
+    Runner([make_spec(Failing)], store, lease=LeasePolicy(host="h")).run(now=NOW)
+    assert store.load_states()["failing"].error_count == 2
+
+
+def test_outcome_write_survives_a_terminated_connection(
+    pg_url: str, pg_admin_engine: sa.Engine
+) -> None:
+    store = open_store(pg_url, retry_for=10 * SECOND)
+    store.ensure_schema()
+    killed = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def kill_first_outcome_write(conn, cursor, statement, *_):
+        if statement.lstrip().upper().startswith("UPDATE CRONTABBER SET NEXT_RUN") and not killed:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with pg_admin_engine.connect() as admin:
+                admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            killed.append(pid)
+
+    report = Runner([make_spec(Sleeper)], store).run(now=NOW)
+    assert killed
+    assert report.exit_status == 0
+    state = store.load_states()["sleeper"]
+    assert state.ongoing is None and state.last_success == NOW
+    with store.engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(sql.crontabber_log)).scalar() == 1
+        )
+    store.close()
+
+
+def test_an_outcome_that_cannot_be_written_leaves_the_claim_to_expire(pg_url: str) -> None:
+    store = open_store(pg_url, retry_for=1 * SECOND)
+    store.ensure_schema()
+    good_engine = store.engine
+
+    class CutOff(App):
+        app_name = "cut-off"
+
+        def run(self) -> None:
+            store.engine = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:9/none")
+
+    lease = LeasePolicy(host="h", heartbeat_interval=0.1 * SECOND)
+    with pytest.raises(StateStoreError, match="its claim will expire and a later run recovers"):
+        Runner([make_spec(CutOff)], store, lease=lease).run(now=NOW)
+    store.engine = good_engine
+    assert store.load_states()["cut-off"].ongoing == NOW  # left as it was: nothing half-written
+
+    class Recovered(App):
+        app_name = "cut-off"
+
+        def run(self) -> None:
+            pass
+
+    report = Runner([make_spec(Recovered)], store, lease=lease).run(now=NOW + SECOND)
+    assert report.exit_status == 0
+    assert store.load_states()["cut-off"].ongoing is None
+    store.close()
+
+
+# --- real processes ---------------------------------------------------------------------
+
+JOBS = """
+import os
+import time
+
+from crontabber import App
+from crontabber.mixins import with_subprocess
+
+HERE = os.path.dirname(__file__)
+
+
+def note(text):
+    with open(os.path.join(HERE, "runs.txt"), "a") as f:
+        f.write(text + "\\n")
+
+
+class Slow(App):
+    app_name = "slow"
+
+    def run(self):
+        note(f"start {os.getpid()}")
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "4")))
+        note(f"end {os.getpid()}")
+
+
+class HungPython(App):
+    app_name = "hung-python"
+    max_runtime = 1
+
+    def run(self):
+        time.sleep(60)
+
+
+@with_subprocess
+class HungCommand(App):
+    app_name = "hung-command"
+    max_runtime = 1
+
+    def run(self):
+        self.run_process(["sleep", "60"])
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "faultjobs.py").write_text(JOBS)
+    return tmp_path
+
+
+def runs(project: Path) -> list[str]:
+    path = project / "runs.txt"
+    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def start(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*crontabber_command(), f"--admin.conf={config}", *args],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_start(project: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while "start" not in runs(project):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+
+
+def state_of(url: str, name: str) -> dict:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sql.crontabber).where(sql.crontabber.c.app_name == name)).one()
+        logs = (
+            conn.execute(
+                sa.select(sql.crontabber_log.c.exc_type).where(
+                    sql.crontabber_log.c.app_name == name
+                )
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    return {**row._mapping, "logs": logs}
+
+
+HEARTBEAT = "    heartbeat_interval=1\n    heartbeat_stale_intervals=3\n"
+
+
+@pytest.mark.postgres
+def test_killed_holder_elsewhere_is_taken_over_only_after_the_stale_window(
+    project: Path, pg_url: str
+) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=HEARTBEAT)
+    victim = start(config, project, "--crontabber.host_name=host-a", env={"SLOW_SECONDS": "60"})
+    wait_for_start(project)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    killed_at = time.monotonic()
+    early = run_crontabber(f"--admin.conf={config}", "--crontabber.host_name=host-b", cwd=project)
+    assert time.monotonic() - killed_at < 2.5, "too slow to test the window"
+    assert early.status == 3, early.stderr
+    time.sleep(max(0.0, 3.5 - (time.monotonic() - killed_at)))
+    late = run_crontabber(
+        f"--admin.conf={config}",
+        "--crontabber.host_name=host-b",
+        cwd=project,
+        env={"SLOW_SECONDS": "0"},
+    )
+    assert late.status == 0, late.stderr
+    assert "taking over slow: the claim by host-a" in late.stderr
+    assert "its last heartbeat was" in late.stderr
+    assert runs(project) == ["start", "start", "end"]
+    state = state_of(pg_url, "slow")
+    assert state["ongoing"] is None and state["error_count"] == 0
+    assert state["logs"] == ["crontabber.Abandoned", None]
+
+
+@pytest.mark.postgres
+def test_dead_holder_on_this_host_is_reclaimed_immediately(project: Path, pg_url: str) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=HEARTBEAT)
+    victim = start(config, project, env={"SLOW_SECONDS": "60"})
+    wait_for_start(project)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    result = run_crontabber(f"--admin.conf={config}", cwd=project, env={"SLOW_SECONDS": "0"})
+    assert result.status == 0, result.stderr
+    assert f"its process {victim.pid} on this host is gone" in result.stderr
+    assert runs(project) == ["start", "start", "end"]
+
+
+@pytest.mark.postgres
+def test_a_live_holder_with_a_fresh_heartbeat_is_never_taken_over(
+    project: Path, pg_url: str
+) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=HEARTBEAT)
+    holder = start(config, project, "--crontabber.host_name=host-a", env={"SLOW_SECONDS": "5"})
+    wait_for_start(project)
+    statuses = []
+    # For 5 s, longer than the 3 s stale window. Only runs that ended while the job was
+    # still running count: once the holder has recorded "end" its claim is released and
+    # the job is simply not due, whether or not the holder process has exited yet.
+    while "end" not in runs(project):
+        result = run_crontabber(
+            f"--admin.conf={config}", "--crontabber.host_name=host-b", cwd=project
+        )
+        if "end" not in runs(project):
+            statuses.append(result.status)
+    holder.communicate()
+    assert holder.returncode == 0
+    assert statuses and set(statuses) == {3}
+    assert runs(project) == ["start", "end"]
+
+
+@pytest.mark.postgres
+def test_sigterm_records_the_job_as_failed_and_releases_it(project: Path, pg_url: str) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url)
+    process = start(config, project, env={"SLOW_SECONDS": "60"})
+    wait_for_start(project)
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - began < 5
+    assert process.returncode == 143
+    assert stderr.endswith("crontabber: terminated by SIGTERM\n")
+    state = state_of(pg_url, "slow")
+    assert state["ongoing"] is None
+    assert state["error_count"] == 1
+    assert state["last_error"]["type"] == "crontabber.interrupts.Terminated"
+    assert state["logs"] == ["crontabber.interrupts.Terminated"]
+
+
+@pytest.mark.postgres
+def test_sigint_records_the_job_as_failed(project: Path, pg_url: str) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url)
+    process = start(config, project, env={"SLOW_SECONDS": "60"})
+    wait_for_start(project)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback (most recent call last)" not in stderr.split("failed after")[-1]
+    assert state_of(pg_url, "slow")["ongoing"] is None
+
+
+@pytest.mark.postgres
+def test_max_runtime_bounds_hung_jobs(project: Path, pg_url: str) -> None:
+    config = write_config(
+        project, "faultjobs.HungPython|5m\nfaultjobs.HungCommand|5m", database_url=pg_url
+    )
+    began = time.monotonic()
+    result = run_crontabber(f"--admin.conf={config}", cwd=project)
+    assert time.monotonic() - began < 15
+    assert result.status == 0, result.stderr
+    for name in ("hung-python", "hung-command"):
+        state = state_of(pg_url, name)
+        assert state["ongoing"] is None
+        assert state["last_error"]["type"] == "crontabber.interrupts.MaxRuntimeExceeded"
+    sleeps = subprocess.run(
+        ["pgrep", "-f", "^sleep 60$"], capture_output=True, text=True, check=False
+    )
+    assert sleeps.stdout == "", "the hung command was not killed"
+
+
+@pytest.mark.postgres
+def test_connections_killed_during_a_job(
+    project: Path, pg_url: str, pg_admin_engine: sa.Engine
+) -> None:
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=HEARTBEAT)
+    process = start(config, project, env={"SLOW_SECONDS": "3"})
+    wait_for_start(project)
+    database = sa.make_url(pg_url).database
+    with pg_admin_engine.connect() as admin:
+        killed = admin.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ).scalar()
+    assert killed >= 1
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    state = state_of(pg_url, "slow")
+    assert state["ongoing"] is None and state["error_count"] == 0
+    assert runs(project) == ["start", "end"]
+
+
+# --- a PostgreSQL server the test can restart -----------------------------------------
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture
+def private_pg() -> Iterator[tuple[str, callable]]:
+    """A throwaway PostgreSQL cluster on its own port, and a function that restarts it."""
+    bin_dir = _pg_bin()
+    if bin_dir is None or shutil.which("runuser") is None or os.geteuid() != 0:
+        message = "needs PostgreSQL's server binaries and root (to run them as postgres)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    base = tempfile.mkdtemp(prefix="crontabber-pg-")
+    shutil.chown(base, "postgres")
+    data, port = os.path.join(base, "data"), 55000 + os.getpid() % 1000
+
+    def pg(*args: str) -> None:
+        # No pipes: a server started by pg_ctl would hold them open.
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", os.path.join(bin_dir, args[0]), *args[1:]],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+    log = os.path.join(base, "log")
+    pg("initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    pg("pg_ctl", "-D", data, "-o", options, "-w", "-l", log, "start")
+    try:
+        yield (
+            f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres",
+            lambda: pg(
+                "pg_ctl", "-D", data, "-o", options, "-l", log, "-m", "fast", "-w", "restart"
+            ),
+        )
+    finally:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                os.path.join(bin_dir, "pg_ctl"),
+                "-D",
+                data,
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_postgresql_restarted_during_a_run(project: Path, private_pg) -> None:
+    url, restart = private_pg
+    config = write_config(project, "faultjobs.Slow|5m", database_url=url, extra=HEARTBEAT)
+    process = start(config, project, env={"SLOW_SECONDS": "2"})
+    wait_for_start(project)
+    restart()
+    _, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    state = state_of(url, "slow")
+    assert state["ongoing"] is None and state["error_count"] == 0 and state["logs"] == [None]
+    again = run_crontabber(f"--admin.conf={config}", cwd=project)
+    assert again.status == 0 and runs(project) == ["start", "end"]  # not due: not run twice
+
+
+@pytest.mark.postgres
+def test_max_runtime_from_the_ini_file(project: Path, pg_url: str) -> None:
+    extra = "    [[class-Slow]]\n        max_runtime=1\n"
+    config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=extra)
+    began = time.monotonic()
+    result = run_crontabber(f"--admin.conf={config}", cwd=project, env={"SLOW_SECONDS": "60"})
+    assert time.monotonic() - began < 15
+    assert result.status == 0, result.stderr
+    state = state_of(pg_url, "slow")
+    assert state["last_error"]["type"] == "crontabber.interrupts.MaxRuntimeExceeded"
+    assert runs(project) == ["start"]

@@ -1,0 +1,147 @@
+"""The claim: one transaction that locks, re-checks and writes, on both stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from crontabber import sql
+from crontabber.errors import StateStoreError
+from crontabber.lease import LeasePolicy
+from crontabber.store import ClaimStatus, Holder, Outcome, StateStore, open_store
+
+from .conftest import at
+
+NOW = at("2026-03-01 12:00")
+HOUR = dt.timedelta(hours=1)
+
+
+def claim(
+    store: StateStore, name: str = "job", *, now=NOW, create=True, max_age=12 * HOUR, holder=None
+):
+    return store.claim(
+        name,
+        depends_on=("dep",),
+        now=now,
+        still_due=lambda state: state.next_run is None or state.next_run <= now,
+        lease=LeasePolicy(
+            host="test-host", heartbeat_interval=HOUR, stale_intervals=100, max_age=max_age
+        ),
+        holder=holder or Holder("host-a", 111),
+        create=create,
+    )
+
+
+def finish(store: StateStore, holder: Holder, *, error=None, next_run=NOW + HOUR):
+    return store.finish(
+        "job",
+        holder,
+        Outcome(NOW, NOW + dt.timedelta(seconds=2), dt.timedelta(seconds=2), next_run, error),
+    )
+
+
+def test_first_claim_creates_the_row_and_marks_it_ongoing(store: StateStore) -> None:
+    result = claim(store)
+    assert result.status is ClaimStatus.CLAIMED
+    state = store.load_states()["job"]
+    assert state.ongoing == NOW
+    assert (state.ongoing_host, state.ongoing_pid) == ("host-a", 111)
+    assert state.depends_on == ("dep",)
+
+
+def test_second_claim_sees_the_job_ongoing(store: StateStore) -> None:
+    assert claim(store).status is ClaimStatus.CLAIMED
+    second = claim(store, holder=Holder("host-b", 222))
+    assert second.status is ClaimStatus.ONGOING
+    assert second.state.ongoing_host == "host-a"
+
+
+def test_success_records_state_releases_claim_and_logs(store: StateStore) -> None:
+    first = claim(store)
+    state = finish(store, first.holder)
+    assert state.ongoing is None and state.ongoing_token is None
+    assert state.last_success == NOW and state.last_run == NOW and state.first_run == NOW
+    assert state.next_run == NOW + HOUR
+    assert state.error_count == 0 and not state.last_error
+    with store.engine.connect() as conn:
+        logs = conn.execute(sa.select(sql.crontabber_log)).all()
+    assert len(logs) == 1
+    assert logs[0].success == NOW and logs[0].exc_type is None
+    assert logs[0].duration == dt.timedelta(seconds=2)
+
+
+def test_failure_counts_errors_and_keeps_last_success(store: StateStore) -> None:
+    finish(store, claim(store).holder)
+    error = {"type": "ValueError", "value": "boom", "traceback": "Traceback..."}
+    later = NOW + 2 * HOUR
+    state = finish(store, claim(store, now=later).holder, error=error)
+    assert state.error_count == 1 and state.last_error == error
+    assert state.last_success == NOW
+    state = finish(store, claim(store, now=later + HOUR).holder, error=error)
+    assert state.error_count == 2
+
+
+def test_not_due_after_someone_else_ran_it(store: StateStore) -> None:
+    finish(store, claim(store).holder, next_run=NOW + HOUR)
+    assert claim(store, create=False).status is ClaimStatus.NOT_DUE
+
+
+def test_abandoned_claim_age_counts_whole_days(store: StateStore) -> None:
+    """A 25-hour-old claim is 25 hours old (not 1 hour, as timedelta.seconds says)."""
+    claim(store, now=NOW - 25 * HOUR)
+    assert claim(store, max_age=24 * HOUR, holder=Holder("b", 2)).status is ClaimStatus.CLAIMED
+    claim(store, now=NOW - 23 * HOUR, holder=Holder("c", 3), create=False)
+
+
+def test_young_claim_is_not_taken_over(store: StateStore) -> None:
+    claim(store, now=NOW - 23 * HOUR)
+    assert claim(store, max_age=24 * HOUR, holder=Holder("b", 2)).status is ClaimStatus.ONGOING
+
+
+def test_finish_of_a_taken_over_claim_does_not_release_the_new_one(store: StateStore) -> None:
+    old = claim(store, now=NOW - 30 * HOUR)
+    new = claim(store, max_age=24 * HOUR, holder=Holder("b", 2))
+    assert new.status is ClaimStatus.CLAIMED
+    assert finish(store, old.holder) is None
+    assert store.load_states()["job"].ongoing_host == "b"
+
+
+def test_times_read_back_as_aware_utc(store: StateStore) -> None:
+    finish(store, claim(store).holder)
+    state = store.load_states()["job"]
+    assert state.next_run.tzinfo is not None
+    assert state.next_run.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.postgres
+def test_row_lock_held_elsewhere_is_a_lost_race(pg_store: StateStore) -> None:
+    finish(pg_store, claim(pg_store).holder)
+    with pg_store.engine.connect() as other, other.begin():
+        other.execute(*sql.lock_state("job"))
+        result = claim(pg_store, now=NOW + 2 * HOUR, create=False)
+    assert result.status is ClaimStatus.LOCKED
+    assert pg_store.load_states()["job"].ongoing is None
+
+
+@pytest.mark.postgres
+def test_unreachable_database_is_a_one_line_error() -> None:
+    store = open_store("postgresql://someone:s3cret@127.0.0.1:9/nothing")
+    with pytest.raises(StateStoreError) as info:
+        store.load_states()
+    message = str(info.value)
+    assert "cannot reach the state database" in message
+    assert "s3cret" not in message
+    assert "\n" not in message
+
+
+def test_unsupported_database_url() -> None:
+    with pytest.raises(StateStoreError, match="unsupported database 'mysql'"):
+        open_store("mysql://localhost/x")
+
+
+def test_ensure_schema_is_idempotent(store: StateStore) -> None:
+    store.ensure_schema()
+    store.ensure_schema()
+    assert store.load_states() == {}
