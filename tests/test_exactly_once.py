@@ -63,7 +63,11 @@ def release_round(project: Path, config: Path, round_number: int) -> list[int]:
         )
         for _ in range(PROCESSES)
     ]
-    time.sleep(1.5)  # let every process finish importing and wait at the barrier
+    deadline = time.monotonic() + 60  # every process has imported and waits at the barrier
+    while len(list(project.glob(f"{start.name}.ready-*"))) < PROCESSES:
+        assert time.monotonic() < deadline, "the processes never reached the barrier"
+        assert all(process.poll() is None for process in processes), "a process exited early"
+        time.sleep(0.01)
     start.touch()
     statuses = []
     for process in processes:
