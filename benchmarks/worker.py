@@ -68,6 +68,7 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
 
     from crontabber.jobs import JobSpec
     from crontabber.runner import Runner
+    from crontabber.schedule import FrequencySchedule
     from crontabber.store import open_store
 
     specs = [
@@ -75,7 +76,7 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
             app_name=f"hot-{i}",
             app_class=_hot_class(i),
             class_path=f"worker.Hot{i}",
-            frequency=dt.timedelta(milliseconds=1),
+            schedule=FrequencySchedule(dt.timedelta(milliseconds=1)),
         )
         for i in range(jobs)
     ]

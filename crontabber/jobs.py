@@ -6,37 +6,29 @@ import datetime as dt
 import graphlib
 import importlib
 from collections.abc import Sequence
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .base import as_app_names
 from .errors import ConfigError
 from .jobs_setting import JobLine
-from .schedule import UTC, FrequencySchedule, Schedule
+from .schedule import UTC, Schedule
 
 
 @dataclass(frozen=True)
 class JobSpec:
     """Everything the runner needs to know about one configured job.
 
-    ``frequency`` and ``time`` are a shorthand for
-    ``schedule=FrequencySchedule(frequency, time)`` (in UTC), for tests and scripts.
+    In scripts and tests, ``schedule=FrequencySchedule(dt.timedelta(hours=1))`` is the
+    ``module.Class|1h`` of a jobs line.
     """
 
     app_name: str
     app_class: type
     class_path: str
-    schedule: Schedule = None  # type: ignore[assignment]  # set from frequency when None
+    schedule: Schedule
     depends_on: tuple[str, ...] = ()
     config: Any = field(default=None, compare=False)
-    frequency: InitVar[dt.timedelta | None] = None
-    time: InitVar[dt.time | None] = None
-
-    def __post_init__(self, frequency: dt.timedelta | None, time: dt.time | None) -> None:
-        if self.schedule is None:
-            if frequency is None:
-                raise TypeError("a JobSpec needs a schedule or a frequency")
-            object.__setattr__(self, "schedule", FrequencySchedule(frequency, time))
 
     @property
     def max_runtime(self) -> float | None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from crontabber.base import as_app_names
 from crontabber.jobs import JobSpec
 from crontabber.lease import LeasePolicy
+from crontabber.schedule import FrequencySchedule
 from crontabber.store import Holder, StateStore, open_store
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -97,8 +98,7 @@ def make_spec(
         app_name=app_class.app_name,
         app_class=app_class,
         class_path=f"{app_class.__module__}.{app_class.__qualname__}",
-        frequency=frequency,
-        time=time,
+        schedule=FrequencySchedule(frequency, time),
         depends_on=as_app_names(app_class.depends_on),
         config=config,
     )
