@@ -102,13 +102,13 @@ def run_jobs(
 
 def list_jobs(settings: Settings, store: StateStore) -> int:
     from . import admin, printers
-    from .runner import utc_now
 
-    listings = admin.list_jobs(settings.specs, store.load_states())
+    snapshot = store.read_snapshot()
+    listings = admin.list_jobs(settings.specs, snapshot.states)
     if settings.command.json:
         sys.stdout.write(printers.listing_json(listings))
     else:
-        sys.stdout.write(printers.listing_text(listings, utc_now()))
+        sys.stdout.write(printers.listing_text(listings, snapshot.now))
     return EXIT_OK
 
 
@@ -132,9 +132,9 @@ def audit_ghosts(settings: Settings, store: StateStore) -> int:
 
 def nagios(settings: Settings, store: StateStore) -> int:
     from . import admin
-    from .runner import utc_now
 
-    verdict = admin.nagios(settings.specs, store.load_states(), utc_now(), settings.max_ongoing_age)
+    snapshot = store.read_snapshot()
+    verdict = admin.nagios(settings.specs, snapshot.states, snapshot.now, settings.max_ongoing_age)
     print(verdict.line)
     return verdict.status
 
@@ -200,17 +200,24 @@ def run(argv: Sequence[str]) -> int:
     only = job_to_run(settings)  # a bad --job is a mistake found before the database is touched
 
     from .interrupts import SignalInterrupts
+
+    command = COMMANDS_WITH_STORE[settings.command.name]
+    if command is not run_jobs:
+        return _with_store(settings, command)
+    # From here on a SIGTERM or SIGINT is never lost: it interrupts the running job,
+    # or waits for the next safe point, at the latest the end of the run.
+    with SignalInterrupts() as interrupts:
+        return _with_store(settings, run_jobs, interrupts, only)
+
+
+def _with_store(settings: Settings, command: Callable[..., int], *args: object) -> int:
     from .store import open_store
 
     store = open_store(settings.database_url, retry_for=settings.state_retry)
     try:
         if settings.command.name != "migrate":
             store.ensure_schema(auto_migrate=settings.auto_migrate)
-        command = COMMANDS_WITH_STORE[settings.command.name]
-        if command is not run_jobs:
-            return command(settings, store)
-        with SignalInterrupts() as interrupts:
-            return run_jobs(settings, store, interrupts, only)
+        return command(settings, store, *args)
     finally:
         store.close()
 
@@ -247,15 +254,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _database_error_line(exc: Exception) -> str | None:
-    """One line for an error the state database raised, or None for anything else."""
-    if "sqlalchemy" not in sys.modules:
-        return None
-    from sqlalchemy.exc import SQLAlchemyError
+    """One line for an error the state database or its driver raised, or None for
+    anything else. Drivers' own errors escape SQLAlchemy's wrapping in places (a
+    connection that dies while the pool resets it), so they are recognised too."""
+    kinds: list[type[BaseException]] = []
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import SQLAlchemyError
 
+        kinds.append(SQLAlchemyError)
+    if "psycopg2" in sys.modules:
+        import psycopg2
+
+        kinds.append(psycopg2.Error)
+    if "sqlite3" in sys.modules:
+        import sqlite3
+
+        kinds.append(sqlite3.Error)
+    if not isinstance(exc, tuple(kinds)):
+        return None
     from .store import describe_error
 
-    if not isinstance(exc, SQLAlchemyError):
-        return None
     return f"the state database failed: {describe_error(exc)}"
 
 

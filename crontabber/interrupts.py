@@ -59,10 +59,12 @@ class SignalInterrupts(NoInterrupts):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if exc_type is None:
+            self.raise_pending()  # a signal that came after the last safe point
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self._fired:

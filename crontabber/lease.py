@@ -1,10 +1,15 @@
-"""When a claim is abandoned, and the heartbeat that keeps a live one fresh.
+"""When a claim is abandoned, and the heartbeat that keeps a live one leased.
 
-A process holding a claim refreshes the job row's ``heartbeat`` from a
-background thread while the job runs. Another process may take the claim
-over only when it is abandoned: its heartbeat is older than a few intervals,
-or its holder is on this host and its pid is gone, or it is older than the
-hard ``max_age``. A live holder is never taken over.
+A claim is a lease in the database's clock: claiming a job sets its
+``lease_expires`` to the database's time plus the lease window
+(``heartbeat_interval`` x ``heartbeat_stale_intervals``), and a background
+thread of the holder renews it every ``heartbeat_interval`` from the claim until
+the outcome is committed. No host's clock takes part. Another process may take
+the claim over only when it is abandoned: the database finds its lease lapsed
+(time the server was down not counted), or its holder is on this host and its
+pid is gone, or it is older than the hard ``max_age``. The rule is
+:meth:`LeasePolicy.abandoned_because`, applied only inside the claim
+transaction, to the locked row. A live holder is never taken over.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import datetime as dt
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import JobState
 
 log = logging.getLogger("crontabber")
 
@@ -45,49 +52,56 @@ class LeasePolicy:
     max_age: dt.timedelta = dt.timedelta(hours=12)
 
     @property
-    def stale_after(self) -> dt.timedelta:
+    def window(self) -> dt.timedelta:
+        """How long a claim stays leased without a heartbeat."""
         return self.heartbeat_interval * self.stale_intervals
 
-    def abandoned_because(self, state: object, now: dt.datetime) -> str | None:
-        """Why the claim recorded in ``state`` is abandoned at ``now``, or None if it is live.
+    def abandoned_because(
+        self, state: JobState, *, db_now: dt.datetime, lease_expired: bool
+    ) -> str | None:
+        """Why the claim recorded in the locked ``state`` is abandoned, or None if it is live.
 
-        Ages are whole durations: a 25-hour-old claim is 25 hours old.
+        ``db_now`` is the database's time and ``lease_expired`` the database's
+        verdict on the lease (see :mod:`crontabber.sql`); both come with the
+        locked row. Ages are whole durations: a 25-hour-old claim is 25 hours old.
         """
-        ongoing = getattr(state, "ongoing", None)
-        if ongoing is None:
+        if state.ongoing is None:
             return None
-        host, pid = getattr(state, "ongoing_host", None), getattr(state, "ongoing_pid", None)
+        host, pid = state.ongoing_host, state.ongoing_pid
         if host == self.host and pid is not None and pid != os.getpid() and not pid_alive(pid):
             return f"its process {pid} on this host is gone"
-        heartbeat = getattr(state, "heartbeat", None)
-        # A claim without a heartbeat was made by the original crontabber (say, while
-        # a team migrates): only its age can tell that it is abandoned.
-        if heartbeat is not None and now - heartbeat > self.stale_after:
-            return f"its last heartbeat was {(now - heartbeat).total_seconds():.0f}s ago"
-        if now - ongoing > self.max_age:
+        # A claim without a lease was made by the original crontabber (say, while a
+        # team migrates): only its age can tell that it is abandoned.
+        if lease_expired:
+            beat = state.heartbeat or state.ongoing
+            return (
+                "its lease expired: the last heartbeat was "
+                f"{(db_now - beat).total_seconds():.0f}s ago"
+            )
+        if db_now - state.ongoing > self.max_age:
             return f"it is older than {self.max_age}"
         return None
 
 
 class Heartbeat:
-    """Refreshes the heartbeat of the claim being run, every ``interval``, from one thread.
+    """Renews the lease of the claim being run, every ``interval``, from one thread.
 
-    One per run, not per job: :meth:`holding` names the claim while its job
-    runs. ``beat(app_name, holder, now)`` writes through crontabber's own
-    connections, never the job's; a failed beat is logged and tried again next
-    interval. Times are ``now`` of the job plus the time elapsed, so a run
-    given a fixed ``now`` stays consistent with it. The thread starts with
-    the first job, so a tick with nothing due starts none.
+    One per run, not per job: :meth:`holding` names the claim from the moment it
+    is made until its outcome is committed. ``beat(app_name, holder)`` writes
+    the database's time through crontabber's own connections, never the job's,
+    and returns False when the claim is no longer ours. A beat is one attempt:
+    a failed one is logged and tried again an interval later, so a beat never
+    waits out a retry back-off while the lease runs down. The thread starts
+    with the first job, so a tick with nothing due starts none.
     """
 
-    def __init__(
-        self, beat: Callable[[str, Any, dt.datetime], object], interval: dt.timedelta
-    ) -> None:
+    def __init__(self, beat: Callable[[str, Any], bool], interval: dt.timedelta) -> None:
         self._beat = beat
         self._interval = interval.total_seconds()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._current: tuple[str, Any, dt.datetime, float] | None = None
+        self._current: tuple[str, Any] | None = None
+        self._lost: set[str] = set()
 
     def __enter__(self) -> Heartbeat:
         return self
@@ -98,14 +112,14 @@ class Heartbeat:
             self._thread.join(timeout=self._interval + 5)
 
     @contextlib.contextmanager
-    def holding(self, app_name: str, holder: Any, now: dt.datetime) -> Iterator[None]:
-        """Keep ``app_name``'s claim by ``holder`` fresh while the block runs."""
+    def holding(self, app_name: str, holder: Any) -> Iterator[None]:
+        """Keep ``app_name``'s claim by ``holder`` leased while the block runs."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._loop, name="crontabber-heartbeat", daemon=True
             )
             self._thread.start()
-        self._current = (app_name, holder, now, time.monotonic())
+        self._current = (app_name, holder)
         try:
             yield
         finally:
@@ -116,10 +130,12 @@ class Heartbeat:
             current = self._current
             if current is None:
                 continue
-            app_name, holder, start, started = current
+            app_name, holder = current
             try:
-                self._beat(
-                    app_name, holder, start + dt.timedelta(seconds=time.monotonic() - started)
-                )
+                held = self._beat(app_name, holder)
             except Exception as exc:
                 log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                continue
+            if not held and holder.token not in self._lost:
+                self._lost.add(holder.token)
+                log.warning("%s: the claim was taken over by another process", app_name)

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .interrupts import MaxRuntimeExceeded, NoInterrupts
+from .interrupts import NoInterrupts, Terminated
 from .jobs import JobSpec, order_jobs
 from .lease import Heartbeat, LeasePolicy
 from .store import ClaimStatus, Holder, JobState, Outcome, StateStore
@@ -34,6 +34,7 @@ class Result(enum.Enum):
     SKIPPED = "skipped"  # a dependency is not satisfied
     LOCKED = "locked"  # lost a simultaneous row-lock race
     ONGOING = "ongoing"  # running elsewhere
+    RECOVERED = "recovered"  # an abandoned run was recorded as failed; retried later
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,13 @@ def unmet_dependency(spec: JobSpec, states: dict[str, JobState], now: dt.datetim
 
 
 class Runner:
-    """Runs every due job once, in dependency order, claiming each through the store."""
+    """Runs every due job once, in dependency order, claiming each through the store.
+
+    Time is the database's: a tick reads it with the jobs' states and counts
+    from there, so a host whose clock is off neither runs a job early nor makes
+    it due again early. ``run(now=...)`` fixes it instead (leases are still the
+    database's).
+    """
 
     def __init__(
         self,
@@ -87,7 +94,6 @@ class Runner:
         error_retry_time: dt.timedelta = dt.timedelta(seconds=300),
         lease: LeasePolicy | None = None,
         holder: Holder | None = None,
-        clock: Callable[[], dt.datetime] = utc_now,
         on_failure: Callable[[JobSpec, BaseException], None] | None = None,
         interrupts: NoInterrupts | None = None,
     ) -> None:
@@ -96,28 +102,39 @@ class Runner:
         self.error_retry_time = error_retry_time
         self.holder = holder or Holder.this_process()
         self.lease = lease or LeasePolicy(host=self.holder.host)
-        self.clock = clock
         self.on_failure = on_failure
         self.interrupts = interrupts or NoInterrupts()
 
     def run(
         self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
     ) -> RunReport:
-        """One tick. ``now`` fixes the time for every job; by default each job reads the clock.
+        """One tick. ``now`` fixes the time for every job; by default it is the database's.
 
         ``only`` limits the tick to the job of that app name; with ``force`` that
         job runs whatever its schedule and dependencies, still through the claim.
+        A signal that arrived at any moment of the tick is raised before it returns.
         """
         specs = [spec for spec in self.specs if only is None or spec.app_name == only]
-        states = self.store.load_states()
+        snapshot = self.store.read_snapshot()
+        states = snapshot.states
+        read_at = time.monotonic()
+        if now is None:
+            self._clock = lambda: snapshot.now + dt.timedelta(seconds=time.monotonic() - read_at)
+        else:
+            self._clock = lambda: now
         reports = []
-        with Heartbeat(self.store.heartbeat, self.lease.heartbeat_interval) as self._heartbeat:
+        beat = self._beat
+        with Heartbeat(beat, self.lease.heartbeat_interval) as self._heartbeat:
             for spec in specs:
                 self.interrupts.raise_pending()  # a signal between jobs stops the run here
-                report = self._consider(spec, states, now or self.clock(), force=force)
+                report = self._consider(spec, states, self._clock(), force=force)
                 if report is not None:
                     reports.append(report)
+        self.interrupts.raise_pending()  # one that came while the last outcome was written
         return RunReport(tuple(reports))
+
+    def _beat(self, app_name: str, holder: Holder) -> bool:
+        return self.store.heartbeat(app_name, holder, self.lease.window)
 
     def _consider(
         self, spec: JobSpec, states: dict[str, JobState], now: dt.datetime, *, force: bool = False
@@ -129,21 +146,15 @@ class Runner:
         if reason:
             log.info("skipped %s: %s", spec.app_name, reason)
             return JobReport(spec.app_name, Result.SKIPPED, reason)
-        if (
-            state is not None
-            and state.ongoing is not None
-            and self.lease.abandoned_because(state, now) is None
-        ):
-            return self._held_elsewhere(spec, state)
 
         claim = self.store.claim(
             spec.app_name,
             depends_on=spec.depends_on,
-            now=now,
             still_due=lambda locked: force or spec.is_due(locked.next_run, now),
             lease=self.lease,
             holder=Holder(self.holder.host, self.holder.pid),
             create=state is None,
+            retry_after=self.error_retry_time,
         )
         if claim.status is ClaimStatus.LOCKED:
             log.info("skipped %s: another process is claiming it right now", spec.app_name)
@@ -155,16 +166,26 @@ class Runner:
             states[spec.app_name] = claim.state
             log.info("skipped %s: another process has just run it", spec.app_name)
             return None
-        if claim.took_over is not None:
-            log.warning(
-                "taking over %s: the claim by %s pid %s since %s is abandoned (%s)",
-                spec.app_name,
-                claim.state.ongoing_host,
-                claim.state.ongoing_pid,
-                claim.state.ongoing.isoformat(),
-                claim.took_over,
-            )
+        if claim.status is ClaimStatus.RECOVERED:
+            return self._recovered(spec, claim.state, claim.recorded, claim.abandoned, states)
         return self._execute(spec, claim.state, claim.holder, now, states)
+
+    def _recovered(
+        self,
+        spec: JobSpec,
+        abandoned: JobState,
+        recorded: JobState,
+        reason: str,
+        states: dict[str, JobState],
+    ) -> JobReport:
+        states[spec.app_name] = recorded
+        message = (
+            f"the claim by {abandoned.ongoing_host} pid {abandoned.ongoing_pid} since "
+            f"{abandoned.ongoing:%Y-%m-%d %H:%M:%S} UTC is abandoned ({reason}); "
+            f"recorded as failed, next try at {recorded.next_run:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        log.warning("recovered %s: %s", spec.app_name, message)
+        return JobReport(spec.app_name, Result.RECOVERED, message)
 
     def _backfill(
         self, app: object, spec: JobSpec, state: JobState, holder: Holder, now: dt.datetime
@@ -185,7 +206,7 @@ class Runner:
                     spec.app_name,
                     holder,
                     date=date,
-                    now=self.clock(),
+                    now=self._clock(),
                     duration=dt.timedelta(seconds=time.monotonic() - started_clock),
                 )
                 if not recorded:
@@ -211,43 +232,36 @@ class Runner:
         interrupted: BaseException | None = None
         started_clock = time.monotonic()
         last_success, next_run = now, spec.next_run_after(now)
-        try:
-            with (
-                self._heartbeat.holding(spec.app_name, holder, now),
-                self.interrupts.job(spec.app_name, spec.max_runtime),
-            ):
-                app = spec.app_class(spec.config, state)
-                if spec.is_backfill:
-                    last_success, next_run = self._backfill(app, spec, state, holder, now)
-                else:
-                    app.run()
-        except BaseException as exc:
-            error = {
-                "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix(
-                    "builtins."
-                ),
-                "value": str(exc),
-                "traceback": traceback.format_exc(),
-            }
-            if not isinstance(exc, (Exception, MaxRuntimeExceeded)):
-                interrupted = exc
-            elif self.on_failure is not None:
-                self.on_failure(spec, exc)
-        duration = dt.timedelta(seconds=time.monotonic() - started_clock)
-        outcome = Outcome(
-            started=now,
-            finished=now + duration,
-            duration=duration,
-            next_run=next_run if error is None else now + self.error_retry_time,
-            error=error,
-            last_success=last_success,
-        )
-        new_state = self.store.finish(spec.app_name, holder, outcome)
+        # The lease is renewed from the claim until the outcome is committed.
+        with self._heartbeat.holding(spec.app_name, holder):
+            try:
+                with self.interrupts.job(spec.app_name, spec.max_runtime):
+                    app = spec.app_class(spec.config, state)
+                    if spec.is_backfill:
+                        last_success, next_run = self._backfill(app, spec, state, holder, now)
+                    else:
+                        app.run()
+            except BaseException as exc:
+                error = describe_failure(exc)
+                if isinstance(exc, (KeyboardInterrupt, Terminated)):
+                    interrupted = exc  # crontabber was asked to stop: record, then stop
+                elif self.on_failure is not None:
+                    self.on_failure(spec, exc)
+            duration = dt.timedelta(seconds=time.monotonic() - started_clock)
+            outcome = Outcome(
+                started=now,
+                finished=now + duration,
+                duration=duration,
+                next_run=next_run if error is None else now + self.error_retry_time,
+                error=error,
+                last_success=last_success,
+            )
+            new_state = self.store.finish(spec.app_name, holder, outcome)
         if new_state is not None:
             states[spec.app_name] = new_state
         else:
             log.warning(
-                "%s: the claim was taken over while it ran; its outcome is only logged",
+                "%s: the claim was taken over while it ran; its outcome is logged as superseded",
                 spec.app_name,
             )
         if interrupted is not None:
@@ -260,3 +274,15 @@ class Runner:
         return JobReport(
             spec.app_name, Result.FAILED, f"{error['type']}: {error['value']}", duration
         )
+
+
+def describe_failure(exc: BaseException) -> dict[str, str]:
+    """The failure recorded for a job that raised ``exc`` (``SystemExit`` included)."""
+    value = str(exc)
+    if isinstance(exc, SystemExit):
+        value = f"the job called sys.exit({exc.code!r})"
+    return {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+        "value": value,
+        "traceback": traceback.format_exc(),
+    }

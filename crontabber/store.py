@@ -51,6 +51,7 @@ class JobState:
     ongoing_pid: int | None = None
     ongoing_token: str | None = None
     heartbeat: dt.datetime | None = None
+    lease_expires: dt.datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> JobState:
@@ -83,11 +84,20 @@ class ResetStatus(enum.Enum):
     ONGOING = "ongoing"  # refused: the job is running
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Every job's state, read in one statement, and the database's time of the read."""
+
+    states: dict[str, JobState]
+    now: dt.datetime
+
+
 class ClaimStatus(enum.Enum):
     CLAIMED = "claimed"
     LOCKED = "locked"  # another process held the row lock at that instant
     ONGOING = "ongoing"  # another process is running the job
     NOT_DUE = "not due"  # someone ran it since our snapshot
+    RECOVERED = "recovered"  # an abandoned claim was released and recorded as a failure
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,8 @@ class Claim:
     status: ClaimStatus
     state: JobState | None  # the row as it was locked
     holder: Holder | None = None
-    took_over: str | None = None  # why the previous holder's claim was abandoned
+    abandoned: str | None = None  # RECOVERED: why the previous holder's claim was abandoned
+    recorded: JobState | None = None  # RECOVERED: the row as the recovery left it
 
 
 @dataclass(frozen=True)
@@ -182,38 +193,46 @@ class StateStore:
         result = migrate.upgrade(self.engine)
         return result.before, result.after
 
-    def load_states(self) -> dict[str, JobState]:
-        """Every job's state, by app name, in one statement."""
+    def read_snapshot(self) -> Snapshot:
+        """Every job's state, by app name, and the database's time, in one statement."""
 
         def read(_attempt: int) -> list[Any]:
             with self._connect() as conn:
                 reader = read_only(conn)
-                rows = reader.execute(*sql.select_all_states()).all()
+                rows = reader.execute(*sql.select_all_states(self.dialect_name)).all()
                 reader.rollback()
             return rows
 
         rows = self._retrying("reading the jobs' state", read, claimed=False)
-        return {row.app_name: JobState.from_row(row) for row in rows}
+        states = {row.app_name: JobState.from_row(row) for row in rows if row.app_name is not None}
+        return Snapshot(states, rows[0].db_now)
+
+    def load_states(self) -> dict[str, JobState]:
+        """Every job's state, by app name, in one statement."""
+        return self.read_snapshot().states
 
     def claim(
         self,
         app_name: str,
         *,
         depends_on: Sequence[str],
-        now: dt.datetime,
         still_due: Callable[[JobState], bool],
         lease: LeasePolicy,
         holder: Holder,
         create: bool,
+        retry_after: dt.timedelta,
     ) -> Claim:
         """Try to claim a job in one transaction: lock, re-check, mark ongoing.
 
         ``create`` inserts the row first for a job that never ran (a row that
         exists by then is left alone). Returns LOCKED when another process holds
-        the row lock, ONGOING when another process runs the job and ``lease``
-        says its claim is live, NOT_DUE when ``still_due`` says the locked state
-        is no longer due, CLAIMED otherwise. Taking over an abandoned claim logs
-        the abandoned attempt as a failure, in the same transaction.
+        the row lock; ONGOING when another process holds a live claim;
+        RECOVERED when the claim it held is abandoned (``lease`` decides, on the
+        locked row, in the database's clock): the abandoned attempt is then
+        recorded as a failed run and the job is due again ``retry_after`` later,
+        like any failure, so a job that kills its process cannot crash-loop;
+        NOT_DUE when ``still_due`` says the locked state is no longer due;
+        CLAIMED otherwise, leased for ``lease.window`` from the database's now.
         """
 
         def attempt(_attempt: int) -> Claim:
@@ -222,31 +241,31 @@ class StateStore:
                     conn.execute(
                         *sql.insert_state_if_missing(self.dialect_name, app_name, depends_on)
                     )
-                state = JobState.from_row(conn.execute(*sql.lock_state(app_name)).one())
+                row = conn.execute(*sql.lock_state(self.dialect_name, app_name)).one()
+                state = JobState.from_row(row)
                 if state.ongoing_token == holder.token:  # an earlier attempt did commit
                     return Claim(ClaimStatus.CLAIMED, state, holder)
-                took_over = None
                 if state.ongoing is not None:
-                    took_over = lease.abandoned_because(state, now)
-                    if took_over is None:
+                    abandoned = lease.abandoned_because(
+                        state, db_now=row.db_now, lease_expired=bool(row.lease_expired)
+                    )
+                    if abandoned is None:
                         return Claim(ClaimStatus.ONGOING, state)
+                    return self._recover(conn, state, abandoned, row.db_now, retry_after)
                 if not still_due(state):
                     return Claim(ClaimStatus.NOT_DUE, state)
-                if took_over is not None:
-                    error = abandoned_error(state, took_over)
-                    conn.execute(*sql.record_abandoned(app_name, error))
-                    conn.execute(*sql.insert_log(app_name, now, now - state.ongoing, None, error))
                 conn.execute(
                     *sql.mark_ongoing(
+                        self.dialect_name,
                         app_name,
-                        now,
+                        lease=lease.window,
                         host=holder.host,
                         pid=holder.pid,
                         token=holder.token,
                         depends_on=depends_on,
                     )
                 )
-                return Claim(ClaimStatus.CLAIMED, state, holder, took_over)
+                return Claim(ClaimStatus.CLAIMED, state, holder)
 
         try:
             return retrying(f"claiming {app_name}", attempt, retry_for=self.retry_for)
@@ -255,16 +274,47 @@ class StateStore:
                 return Claim(ClaimStatus.LOCKED, None)
             raise StateStoreError(f"claiming {app_name!r} failed: {describe_error(exc)}") from exc
 
+    def _recover(
+        self,
+        conn: sa.Connection,
+        state: JobState,
+        reason: str,
+        db_now: dt.datetime,
+        retry_after: dt.timedelta,
+    ) -> Claim:
+        """Release the abandoned claim on the locked ``state`` and log it as a failure."""
+        error = abandoned_error(state, reason)
+        assert state.ongoing is not None
+        recorded = conn.execute(
+            *sql.record_abandoned(state.app_name, error, db_now + retry_after)
+        ).one()
+        conn.execute(
+            *sql.insert_log(
+                self.dialect_name,
+                state.app_name,
+                log_time=db_now,
+                duration=db_now - state.ongoing,
+                success=None,
+                error=error,
+                token=f"abandoned:{state.ongoing_token}" if state.ongoing_token else None,
+            )
+        )
+        return Claim(
+            ClaimStatus.RECOVERED, state, abandoned=reason, recorded=JobState.from_row(recorded)
+        )
+
     def finish(self, app_name: str, holder: Holder, outcome: Outcome) -> JobState | None:
         """Record a claimed run's outcome, log it and release the claim, in one transaction.
 
-        Returns the new state, or ``None`` when the claim was no longer ours
-        (it was taken over as abandoned); the log row is written either way.
-        Transient errors are retried for ``retry_for``; a retry that finds the
-        claim gone assumes the earlier attempt committed and writes nothing.
+        Returns the new state, or ``None`` when the claim was no longer ours (it
+        was taken over as abandoned). The log row is written either way, marked
+        ``superseded`` in the second case, and exactly once: it carries the
+        claim's token, so a retry after an attempt that committed unseen (the
+        connection died at COMMIT) finds it and reports what that attempt did.
+        Transient errors are retried for ``retry_for``.
         """
 
-        def write(attempt: int) -> JobState | None:
+        def write(_attempt: int) -> JobState | None:
             with self.engine.connect() as conn, conn.begin():
                 row = conn.execute(
                     *sql.record_outcome(
@@ -276,29 +326,36 @@ class StateStore:
                         error=outcome.error,
                     )
                 ).one_or_none()
-                if row is None and attempt > 1:
-                    return None
-                conn.execute(
+                logged = conn.execute(
                     *sql.insert_log(
+                        self.dialect_name,
                         app_name,
-                        outcome.finished,
-                        outcome.duration,
-                        None if outcome.error else outcome.last_success or outcome.started,
-                        outcome.error,
+                        log_time=outcome.finished,
+                        duration=outcome.duration,
+                        success=None if outcome.error else outcome.last_success or outcome.started,
+                        error=outcome.error,
+                        token=holder.token,
+                        superseded=row is None,
                     )
-                )
-            return JobState.from_row(row) if row is not None else None
+                ).rowcount
+                if row is not None:
+                    return JobState.from_row(row)
+                if logged:
+                    return None  # superseded: logged as such
+                # An earlier attempt committed: report what it did.
+                superseded = conn.execute(*sql.select_logged(holder.token)).scalar_one()
+                if superseded:
+                    return None
+                return JobState.from_row(conn.execute(*sql.select_state(app_name)).one())
 
         return self._retrying(f"recording the outcome of {app_name}", write)
 
-    def heartbeat(self, app_name: str, holder: Holder, now: dt.datetime) -> bool:
-        """Refresh the heartbeat of a claim we hold; False when it is no longer ours."""
-
-        def write(_attempt: int) -> bool:
-            with self.engine.connect() as conn, conn.begin():
-                return bool(conn.execute(*sql.beat(app_name, holder.token, now)).rowcount)
-
-        return self._retrying(f"the heartbeat of {app_name}", write)
+    def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
+        """Renew the lease of a claim we hold for ``lease`` from the database's now;
+        False when the claim is no longer ours. One attempt: errors are raised."""
+        with self.engine.connect() as conn, conn.begin():
+            renewed = conn.execute(*sql.beat(self.dialect_name, app_name, holder.token, lease))
+            return bool(renewed.rowcount)
 
     def record_backfill_date(
         self,
@@ -315,13 +372,23 @@ class StateStore:
         Returns False when the claim is no longer ours (nothing is written).
         """
 
-        def write(attempt: int) -> bool:
+        def write(_attempt: int) -> bool:
             with self.engine.connect() as conn, conn.begin():
                 updated = conn.execute(
                     *sql.record_backfill_date(app_name, holder.token, date=date, now=now)
                 ).rowcount
                 if updated:
-                    conn.execute(*sql.insert_log(app_name, now, duration, date, None))
+                    conn.execute(
+                        *sql.insert_log(
+                            self.dialect_name,
+                            app_name,
+                            log_time=now,
+                            duration=duration,
+                            success=date,
+                            error=None,
+                            token=f"{holder.token}@{date.isoformat()}",
+                        )
+                    )
             return bool(updated)
 
         return self._retrying(f"recording {app_name}'s date {date.isoformat()}", write)
@@ -333,7 +400,7 @@ class StateStore:
         what happened and the state as it was.
         """
         with self._connect() as conn, conn.begin():
-            row = conn.execute(*sql.lock_state_waiting(app_name)).one_or_none()
+            row = conn.execute(*sql.lock_state_waiting(self.dialect_name, app_name)).one_or_none()
             if row is None:
                 return ResetStatus.ABSENT, None
             state = JobState.from_row(row)

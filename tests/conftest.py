@@ -15,11 +15,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from crontabber import sql
 from crontabber.base import as_app_names
 from crontabber.jobs import JobSpec
 from crontabber.lease import LeasePolicy
 from crontabber.schedule import FrequencySchedule
-from crontabber.store import Holder, StateStore, open_store
+from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 UTC = dt.UTC
@@ -105,18 +106,54 @@ def make_spec(
 
 
 def hold_claim(
-    store: StateStore, name: str, since: dt.datetime, host: str = "worker-7", pid: int = 4321
-) -> None:
-    """Make ``name`` look claimed at ``since`` by another process (``host``, ``pid``)."""
-    store.claim(
+    store: StateStore,
+    name: str,
+    since: dt.datetime | None = None,
+    host: str = "worker-7",
+    pid: int = 4321,
+    *,
+    age: dt.timedelta | None = None,
+    lapsed: bool = False,
+) -> Holder:
+    """Make ``name`` claimed by another process (``host``, ``pid``), through a real claim.
+
+    Its lease is live (an hour, in the database's clock) unless ``lapsed``, which
+    makes the last heartbeat an hour old and the lease lapsed since. ``since``
+    rewrites when the claim was made (and its heartbeat) to a fixed time, for
+    tests that pass their own ``now``; ``age`` makes it that much older than the
+    database's now instead.
+    """
+    holder = Holder(host, pid)
+    claim = store.claim(
         name,
         depends_on=(),
-        now=since,
         still_due=lambda _: True,
-        lease=LeasePolicy(host="the-claimer"),
-        holder=Holder(host, pid),
+        lease=LeasePolicy(
+            host="the-claimer",
+            heartbeat_interval=dt.timedelta(hours=1),
+            stale_intervals=1,
+            max_age=dt.timedelta(days=36500),
+        ),
+        holder=holder,
         create=True,
+        retry_after=dt.timedelta(minutes=5),
     )
+    assert claim.status is ClaimStatus.CLAIMED, claim
+    state = store.load_states()[name]
+    values: dict[str, dt.datetime] = {}
+    if since is not None:
+        values.update(ongoing=since, heartbeat=since)
+    if age is not None:
+        values.update(ongoing=state.ongoing - age)
+    if lapsed:
+        beat = state.heartbeat - dt.timedelta(hours=1)
+        values.update(heartbeat=beat, lease_expires=beat + dt.timedelta(seconds=1))
+    if values:
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.update(sql.crontabber).where(sql.crontabber.c.app_name == name).values(values)
+            )
+    return holder
 
 
 def at(text: str) -> dt.datetime:

@@ -226,7 +226,7 @@ def test_forced_job_still_respects_the_claim(project: Path, pg_url: str) -> None
 
     assert cli(project, db=pg_url).status == 0
     store = open_store(pg_url)
-    hold_claim(store, "hello", dt.datetime.now(dt.UTC))
+    hold_claim(store, "hello")
     store.close()
     forced = cli(project, "--job=hello", "--force", db=pg_url)
     assert forced.status == 3
@@ -238,7 +238,7 @@ def test_reset_of_an_ongoing_job_needs_force(project: Path, pg_url: str) -> None
 
     store = open_store(pg_url)
     store.ensure_schema()
-    hold_claim(store, "hello", dt.datetime.now(dt.UTC))
+    hold_claim(store, "hello")
     store.close()
     refused = cli(project, "--reset-job=hello", db=pg_url)
     assert refused.status == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_a_killed_series_never_reruns_a_finished_date(tmp_path: Path, pg_url: st
         tmp_path,
         "seriesjobs.Series|1d|00:00",
         database_url=pg_url,
-        extra="    max_ongoing_age_hours=0.0003\n",  # about a second: the dead claim expires fast
+        extra="    error_retry_time=1\n",  # the recovered series is retried a second later
     )
     store = open_store(pg_url)
     store.ensure_schema()
@@ -166,10 +167,15 @@ def test_a_killed_series_never_reruns_a_finished_date(tmp_path: Path, pg_url: st
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "dates.txt").read_text().split() == day[:2]
 
+    # The dead holder was on this host: its claim is recovered at once, recorded as
+    # a failure, and the series resumes after error_retry_time.
+    recovered = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
+    assert recovered.status == 0, recovered.stderr
+    assert f"recovered series: the claim by {socket.gethostname()} pid" in recovered.stderr
+    assert (tmp_path / "dates.txt").read_text().split() == day[:2]
     time.sleep(1.5)
     resumed = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
     assert resumed.status == 0, resumed.stderr
-    assert "taking over series" in resumed.stderr
     dates = (tmp_path / "dates.txt").read_text().split()
     assert dates == [day[0], day[1], day[1], day[2], day[3]]
     assert dates.count(day[0]) == 1

@@ -21,7 +21,7 @@ from sqlalchemy import event
 from crontabber import App, sql
 from crontabber.errors import StateStoreError
 from crontabber.lease import LeasePolicy, pid_alive
-from crontabber.runner import Runner
+from crontabber.runner import Result, Runner
 from crontabber.store import JobState, open_store
 
 from .clitools import crontabber_command, run_crontabber, write_config
@@ -29,6 +29,7 @@ from .conftest import at, hold_claim, make_spec
 
 NOW = at("2026-03-01 12:00")
 SECOND = dt.timedelta(seconds=1)
+HOUR = dt.timedelta(hours=1)
 
 # --- the lease rules ----------------------------------------------------------------
 
@@ -43,43 +44,47 @@ def dead_pid() -> int:
     return process.pid
 
 
-def test_live_heartbeat_on_another_host_is_not_abandoned() -> None:
-    lease = LeasePolicy(host="here", heartbeat_interval=30 * SECOND, stale_intervals=3)
-    state = claimed(ongoing_host="there", ongoing_pid=1, heartbeat=NOW + 60 * SECOND)
-    assert lease.abandoned_because(state, NOW + 120 * SECOND) is None
+def verdict(lease: LeasePolicy, state: JobState, db_now: dt.datetime, expired: bool = False):
+    return lease.abandoned_because(state, db_now=db_now, lease_expired=expired)
 
 
-def test_stale_heartbeat_is_abandoned() -> None:
-    lease = LeasePolicy(host="here", heartbeat_interval=30 * SECOND, stale_intervals=3)
+def test_a_live_lease_on_another_host_is_not_abandoned() -> None:
+    lease = LeasePolicy(host="here")
     state = claimed(ongoing_host="there", ongoing_pid=1)
-    assert lease.abandoned_because(state, NOW + 91 * SECOND) == "its last heartbeat was 91s ago"
+    assert verdict(lease, state, NOW + 120 * SECOND) is None
 
 
-def test_a_claim_without_heartbeat_only_expires_with_age() -> None:
-    """The original crontabber's claims have no heartbeat (a database being adopted)."""
+def test_a_lapsed_lease_is_abandoned() -> None:
+    """The database says the lease lapsed; the reason gives the heartbeat's age in its clock."""
+    lease = LeasePolicy(host="here")
+    state = claimed(ongoing_host="there", ongoing_pid=1)
+    reason = verdict(lease, state, NOW + 91 * SECOND, expired=True)
+    assert reason == "its lease expired: the last heartbeat was 91s ago"
+
+
+def test_a_claim_without_a_lease_only_expires_with_age() -> None:
+    """The original crontabber's claims have no lease (a database being adopted)."""
     lease = LeasePolicy(host="here", max_age=dt.timedelta(hours=12))
     state = claimed(ongoing_host=None, ongoing_pid=None, heartbeat=None)
-    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=1)) is None
-    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=13)) is not None
+    assert verdict(lease, state, NOW + dt.timedelta(hours=1)) is None
+    assert verdict(lease, state, NOW + dt.timedelta(hours=13)) is not None
 
 
 def test_dead_pid_on_this_host_is_abandoned_at_once() -> None:
     lease = LeasePolicy(host="here")
     pid = dead_pid()
     assert not pid_alive(pid)
-    reason = lease.abandoned_because(claimed(ongoing_host="here", ongoing_pid=pid), NOW)
+    reason = verdict(lease, claimed(ongoing_host="here", ongoing_pid=pid), NOW)
     assert reason == f"its process {pid} on this host is gone"
     alive = claimed(ongoing_host="here", ongoing_pid=os.getppid())
-    assert lease.abandoned_because(alive, NOW) is None
+    assert verdict(lease, alive, NOW) is None
 
 
 def test_max_age_counts_whole_days() -> None:
-    lease = LeasePolicy(
-        host="here", heartbeat_interval=dt.timedelta(days=9), max_age=dt.timedelta(hours=12)
-    )
-    state = claimed(ongoing_host="there", ongoing_pid=1, heartbeat=NOW + dt.timedelta(days=1))
-    assert lease.abandoned_because(state, NOW + dt.timedelta(days=1, minutes=1)) is not None
-    assert lease.abandoned_because(state, NOW + dt.timedelta(hours=11)) is None
+    lease = LeasePolicy(host="here", max_age=dt.timedelta(hours=12))
+    state = claimed(ongoing_host="there", ongoing_pid=1)
+    assert verdict(lease, state, NOW + dt.timedelta(days=1, minutes=1)) is not None
+    assert verdict(lease, state, NOW + dt.timedelta(hours=11)) is None
 
 
 # --- in-process: heartbeat, takeover records, outcome writes through trouble --------
@@ -109,20 +114,31 @@ def test_heartbeat_is_refreshed_while_a_job_runs(pg_url: str) -> None:
     lease = LeasePolicy(host="h", heartbeat_interval=0.2 * SECOND)
     Runner([make_spec(Watched)], store, lease=lease).run(now=NOW)
     store.close()
-    assert seen[0].heartbeat >= NOW + 0.4 * SECOND
-    assert seen[0].ongoing == NOW
+    # renewed in the database's clock, whatever the tick's now
+    assert seen[0].heartbeat >= seen[0].ongoing + 0.4 * SECOND
+    assert abs(seen[0].lease_expires - seen[0].heartbeat - 0.6 * SECOND) < 0.1 * SECOND
 
 
-def test_taking_over_records_the_abandoned_attempt(store) -> None:
-    hold_claim(store, "sleeper", NOW - dt.timedelta(hours=1), "crashed-host", 999)
-    Runner([make_spec(Sleeper)], store, lease=LeasePolicy(host="h")).run(now=NOW)
+def test_recovering_records_the_abandoned_attempt_and_does_not_run_it(store) -> None:
+    ran = []
+
+    class Recorded(App):
+        app_name = "recorded"
+
+        def run(self) -> None:
+            ran.append(self.app_name)
+
+    hold_claim(store, "recorded", host="crashed-host", pid=999, age=HOUR, lapsed=True)
+    report = Runner([make_spec(Recorded)], store, lease=LeasePolicy(host="h")).run(now=NOW)
+    assert ran == []
+    assert report.with_result(Result.RECOVERED) == ["recorded"]
     with store.engine.connect() as conn:
         logs = conn.execute(sa.select(sql.crontabber_log).order_by(sql.crontabber_log.c.id)).all()
-    assert [log.exc_type for log in logs] == ["crontabber.Abandoned", None]
+    assert [log.exc_type for log in logs] == ["crontabber.Abandoned"]
     assert "claimed by crashed-host pid 999" in logs[0].exc_value
-    assert logs[0].duration == dt.timedelta(hours=1)
-    state = store.load_states()["sleeper"]
-    assert state.error_count == 0 and state.ongoing is None  # the takeover run succeeded
+    assert abs(logs[0].duration - HOUR) < 10 * SECOND  # from the claim to its recovery
+    state = store.load_states()["recorded"]
+    assert state.error_count == 1 and state.ongoing is None
 
 
 def test_an_abandoned_claim_counts_as_a_failure(store) -> None:
@@ -132,8 +148,14 @@ def test_an_abandoned_claim_counts_as_a_failure(store) -> None:
         def run(self) -> None:
             raise RuntimeError("again")
 
-    hold_claim(store, "failing", NOW - dt.timedelta(hours=1), "crashed-host", 999)
-    Runner([make_spec(Failing)], store, lease=LeasePolicy(host="h")).run(now=NOW)
+    hold_claim(store, "failing", host="crashed-host", pid=999, lapsed=True)
+    # no retry delay, and the database's time: the recovered job is due on the next tick
+    runner = Runner(
+        [make_spec(Failing)], store, lease=LeasePolicy(host="h"), error_retry_time=0 * SECOND
+    )
+    runner.run()
+    assert store.load_states()["failing"].error_count == 1
+    assert runner.run().with_result(Result.FAILED) == ["failing"]
     assert store.load_states()["failing"].error_count == 2
 
 
@@ -179,17 +201,14 @@ def test_an_outcome_that_cannot_be_written_leaves_the_claim_to_expire(pg_url: st
     with pytest.raises(StateStoreError, match="its claim will expire and a later run recovers"):
         Runner([make_spec(CutOff)], store, lease=lease).run(now=NOW)
     store.engine = good_engine
-    assert store.load_states()["cut-off"].ongoing == NOW  # left as it was: nothing half-written
+    left = store.load_states()["cut-off"]
+    assert left.ongoing is not None and left.last_run is None  # nothing half-written
 
-    class Recovered(App):
-        app_name = "cut-off"
-
-        def run(self) -> None:
-            pass
-
-    report = Runner([make_spec(Recovered)], store, lease=lease).run(now=NOW + SECOND)
-    assert report.exit_status == 0
-    assert store.load_states()["cut-off"].ongoing is None
+    time.sleep(0.5)  # past the 0.3 s lease, which nobody renews any more
+    report = Runner([make_spec(CutOff)], store, lease=lease).run(now=NOW + SECOND)
+    assert report.with_result(Result.RECOVERED) == ["cut-off"]
+    state = store.load_states()["cut-off"]
+    assert state.ongoing is None and state.error_count == 1
     store.close()
 
 
@@ -310,12 +329,12 @@ def test_killed_holder_elsewhere_is_taken_over_only_after_the_stale_window(
         env={"SLOW_SECONDS": "0"},
     )
     assert late.status == 0, late.stderr
-    assert "taking over slow: the claim by host-a" in late.stderr
-    assert "its last heartbeat was" in late.stderr
-    assert runs(project) == ["start", "start", "end"]
+    assert "recovered slow: the claim by host-a" in late.stderr
+    assert "its lease expired: the last heartbeat was" in late.stderr
+    assert runs(project) == ["start"]  # retried after error_retry_time, not at once
     state = state_of(pg_url, "slow")
-    assert state["ongoing"] is None and state["error_count"] == 0
-    assert state["logs"] == ["crontabber.Abandoned", None]
+    assert state["ongoing"] is None and state["error_count"] == 1
+    assert state["logs"] == ["crontabber.Abandoned"]
 
 
 @pytest.mark.postgres
@@ -328,7 +347,8 @@ def test_dead_holder_on_this_host_is_reclaimed_immediately(project: Path, pg_url
     result = run_crontabber(f"--admin.conf={config}", cwd=project, env={"SLOW_SECONDS": "0"})
     assert result.status == 0, result.stderr
     assert f"its process {victim.pid} on this host is gone" in result.stderr
-    assert runs(project) == ["start", "start", "end"]
+    assert runs(project) == ["start"]
+    assert state_of(pg_url, "slow")["error_count"] == 1
 
 
 @pytest.mark.postgres

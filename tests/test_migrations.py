@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 from crontabber import App, migrate, sql
 from crontabber.errors import StateStoreError
+from crontabber.lease import LeasePolicy
 from crontabber.runner import Result, Runner
 from crontabber.store import JobState, StateStore, open_store
 
@@ -344,7 +345,7 @@ def test_adoption_keeps_every_row_and_reads_it_back(
     assert schema_differences(store.engine) == []
     assert store.load_states() == expected_states(original)
     assert read_logs(store) == [
-        {key: value for key, value in log.items() if key != "id"}
+        {**{key: value for key, value in log.items() if key != "id"}, "superseded": False}
         for log in original_logs(store.dialect_name)
     ]
     assert migrate.upgrade(store.engine).changed is False
@@ -357,7 +358,10 @@ def test_after_adoption_schedules_are_honoured(original_db: tuple[StateStore, Or
     if original.ongoing:
         specs.append(make_spec(Running, frequency=DAY))
 
-    report = Runner(specs, store).run(now=NOW)
+    # The original's claim has no lease: only its age can end it. NOW is long past
+    # in the database's clock, so a max age that large keeps it live.
+    lease = LeasePolicy(host="here", max_age=dt.timedelta(days=36500))
+    report = Runner(specs, store, lease=lease).run(now=NOW)
 
     assert ran == ["due"]
     assert report.with_result(Result.SUCCEEDED) == ["due"]

@@ -127,7 +127,7 @@ def test_dependent_of_an_overdue_job_is_skipped(store: StateStore) -> None:
 
 
 def test_job_held_elsewhere_is_skipped_with_its_dependents(store: StateStore) -> None:
-    hold_claim(store, "alpha", NOW, "elsewhere", 4242)
+    hold_claim(store, "alpha", host="elsewhere", pid=4242)
     report = runner(store, Alpha, Beta, Broken).run(now=NOW + MINUTE)
     assert ran == ["broken"]
     assert report.with_result(Result.ONGOING) == ["alpha"]
@@ -136,12 +136,15 @@ def test_job_held_elsewhere_is_skipped_with_its_dependents(store: StateStore) ->
     assert "elsewhere pid 4242" in report.jobs[0].reason
 
 
-def test_abandoned_claim_is_taken_over_with_a_warning(store: StateStore, caplog) -> None:
-    hold_claim(store, "alpha", NOW - dt.timedelta(days=2), "dead-host", 1)
-    report = runner(store, Alpha).run(now=NOW)
-    assert ran == ["alpha"]
+def test_abandoned_claim_is_recovered_as_a_failure_and_not_run(store: StateStore, caplog) -> None:
+    hold_claim(store, "alpha", host="dead-host", pid=1, lapsed=True)
+    report = runner(store, Alpha, Beta).run(now=NOW)
+    assert ran == []  # retried after error_retry_time, like any failure
+    assert report.with_result(Result.RECOVERED) == ["alpha"]
+    assert report.with_result(Result.SKIPPED) == ["beta"]  # its dependency failed
     assert report.exit_status == 0
-    assert "taking over alpha" in caplog.text and "dead-host" in caplog.text
+    assert "recovered alpha: the claim by dead-host pid 1" in caplog.text
+    assert "its lease expired" in caplog.text
 
 
 def test_time_pinned_job_waits_for_its_time(store: StateStore) -> None:

@@ -12,25 +12,35 @@ from crontabber.errors import StateStoreError
 from crontabber.lease import LeasePolicy
 from crontabber.store import ClaimStatus, Holder, Outcome, StateStore, open_store
 
-from .conftest import at
+from .conftest import at, hold_claim
 
 NOW = at("2026-03-01 12:00")
 HOUR = dt.timedelta(hours=1)
 
 
 def claim(
-    store: StateStore, name: str = "job", *, now=NOW, create=True, max_age=12 * HOUR, holder=None
+    store: StateStore,
+    name: str = "job",
+    *,
+    now=NOW,
+    create=True,
+    max_age=12 * HOUR,
+    holder=None,
+    due: bool | None = None,
 ):
+    """Claim ``name``; it is due at ``now`` by its next run, or as ``due`` says."""
     return store.claim(
         name,
         depends_on=("dep",),
-        now=now,
-        still_due=lambda state: state.next_run is None or state.next_run <= now,
+        still_due=lambda state: (
+            due if due is not None else state.next_run is None or state.next_run <= now
+        ),
         lease=LeasePolicy(
             host="test-host", heartbeat_interval=HOUR, stale_intervals=100, max_age=max_age
         ),
         holder=holder or Holder("host-a", 111),
         create=create,
+        retry_after=dt.timedelta(minutes=5),
     )
 
 
@@ -43,10 +53,15 @@ def finish(store: StateStore, holder: Holder, *, error=None, next_run=NOW + HOUR
 
 
 def test_first_claim_creates_the_row_and_marks_it_ongoing(store: StateStore) -> None:
+    before = store.read_snapshot().now
     result = claim(store)
+    after = store.read_snapshot().now
     assert result.status is ClaimStatus.CLAIMED
     state = store.load_states()["job"]
-    assert state.ongoing == NOW
+    # in the database's clock: claimed and leased for the window from its now
+    assert before <= state.ongoing <= after
+    assert before <= state.heartbeat <= after
+    assert abs(state.lease_expires - state.heartbeat - 100 * HOUR) < dt.timedelta(seconds=1)
     assert (state.ongoing_host, state.ongoing_pid) == ("host-a", 111)
     assert state.depends_on == ("dep",)
 
@@ -90,22 +105,78 @@ def test_not_due_after_someone_else_ran_it(store: StateStore) -> None:
 
 def test_abandoned_claim_age_counts_whole_days(store: StateStore) -> None:
     """A 25-hour-old claim is 25 hours old (not 1 hour, as timedelta.seconds says)."""
-    claim(store, now=NOW - 25 * HOUR)
-    assert claim(store, max_age=24 * HOUR, holder=Holder("b", 2)).status is ClaimStatus.CLAIMED
-    claim(store, now=NOW - 23 * HOUR, holder=Holder("c", 3), create=False)
+    hold_claim(store, "job", age=25 * HOUR)
+    recovered = claim(store, max_age=24 * HOUR, holder=Holder("b", 2))
+    assert recovered.status is ClaimStatus.RECOVERED
+    assert recovered.abandoned == "it is older than 1 day, 0:00:00"
 
 
 def test_young_claim_is_not_taken_over(store: StateStore) -> None:
-    claim(store, now=NOW - 23 * HOUR)
+    hold_claim(store, "job", age=23 * HOUR)
     assert claim(store, max_age=24 * HOUR, holder=Holder("b", 2)).status is ClaimStatus.ONGOING
 
 
+def logs(store: StateStore) -> list:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sql.crontabber_log).order_by(sql.crontabber_log.c.id)).all()
+
+
+def test_a_lapsed_lease_is_recovered_as_a_failure_retried_later(store: StateStore) -> None:
+    hold_claim(store, "job", host="crashed-host", pid=999, lapsed=True)
+    before = store.read_snapshot().now
+    recovered = claim(store, holder=Holder("b", 2))
+    assert recovered.status is ClaimStatus.RECOVERED
+    assert recovered.abandoned.startswith("its lease expired: the last heartbeat was 36")
+    state = store.load_states()["job"]
+    assert state == recovered.recorded
+    assert state.ongoing is None and state.ongoing_token is None and state.lease_expires is None
+    assert state.error_count == 1
+    assert state.last_error["type"] == "crontabber.Abandoned"
+    assert "claimed by crashed-host pid 999" in state.last_error["value"]
+    # retried like any failure: error_retry_time after the database's now
+    assert dt.timedelta(minutes=5) <= state.next_run - before < dt.timedelta(minutes=5, seconds=5)
+    [row] = logs(store)
+    assert row.exc_type == "crontabber.Abandoned" and not row.superseded
+
+
 def test_finish_of_a_taken_over_claim_does_not_release_the_new_one(store: StateStore) -> None:
-    old = claim(store, now=NOW - 30 * HOUR)
-    new = claim(store, max_age=24 * HOUR, holder=Holder("b", 2))
+    old = hold_claim(store, "job", host="host-a", pid=111, lapsed=True)
+    assert claim(store, holder=Holder("b", 2)).status is ClaimStatus.RECOVERED
+    new = claim(store, due=True, holder=Holder("b", 2))
     assert new.status is ClaimStatus.CLAIMED
-    assert finish(store, old.holder) is None
+    assert finish(store, old) is None
     assert store.load_states()["job"].ongoing_host == "b"
+    # the superseded outcome is logged all the same, and marked
+    assert [(row.exc_type, row.superseded) for row in logs(store)] == [
+        ("crontabber.Abandoned", False),
+        (None, True),
+    ]
+
+
+def test_an_outcome_written_twice_is_logged_once(store: StateStore) -> None:
+    """A retry after an attempt that committed unseen reports that attempt's result."""
+    holder = claim(store).holder
+    first = finish(store, holder)
+    assert first.ongoing is None
+    assert finish(store, holder) == first
+    assert len(logs(store)) == 1
+
+
+def test_a_superseded_outcome_written_twice_is_logged_once(store: StateStore) -> None:
+    old = hold_claim(store, "job", host="host-a", pid=111, lapsed=True)
+    claim(store, holder=Holder("b", 2))
+    assert finish(store, old) is None
+    assert finish(store, old) is None
+    assert [row.superseded for row in logs(store)] == [False, True]
+
+
+def test_a_heartbeat_renews_the_lease_in_the_database_clock(store: StateStore) -> None:
+    holder = claim(store).holder
+    leased = store.load_states()["job"].lease_expires
+    assert store.heartbeat("job", holder, 200 * HOUR)
+    state = store.load_states()["job"]
+    assert state.lease_expires - leased > 99 * HOUR
+    assert not store.heartbeat("job", Holder("someone-else", 5), HOUR)
 
 
 def test_times_read_back_as_aware_utc(store: StateStore) -> None:
@@ -119,7 +190,7 @@ def test_times_read_back_as_aware_utc(store: StateStore) -> None:
 def test_row_lock_held_elsewhere_is_a_lost_race(pg_store: StateStore) -> None:
     finish(pg_store, claim(pg_store).holder)
     with pg_store.engine.connect() as other, other.begin():
-        other.execute(*sql.lock_state("job"))
+        other.execute(*sql.lock_state("postgresql", "job"))
         result = claim(pg_store, now=NOW + 2 * HOUR, create=False)
     assert result.status is ClaimStatus.LOCKED
     assert pg_store.load_states()["job"].ongoing is None
