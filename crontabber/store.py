@@ -429,10 +429,15 @@ class StateStore:
 
 
 def read_only(conn: sa.Connection) -> sa.Connection:
-    """``conn`` set up for a read: no transaction on PostgreSQL (no BEGIN and
-    ROLLBACK round trips), no write lock on SQLite."""
+    """``conn`` set up for a read: no write lock on SQLite.
+
+    On PostgreSQL the read is a plain transaction, rolled back. Autocommit would
+    save its BEGIN, but the pool then resets the connection's isolation level
+    when it is returned; a connection that dies during that reset raises the
+    driver's own error past SQLAlchemy, and is lost to the pool.
+    """
     if conn.dialect.name == "postgresql":
-        return conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
     return conn.execution_options(crontabber_read_only=True)
 
 

@@ -22,6 +22,8 @@ from crontabber.lease import LeasePolicy
 from crontabber.schedule import FrequencySchedule
 from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 
+from .pgcluster import private_cluster  # noqa: F401 (a fixture for every test module)
+
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 UTC = dt.UTC
 
