@@ -4,14 +4,10 @@ lost connections, a restarted server, hung jobs."""
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +22,7 @@ from crontabber.store import JobState, open_store
 
 from .clitools import crontabber_command, run_crontabber, write_config
 from .conftest import at, hold_claim, make_spec
+from .pgcluster import PgCluster
 
 NOW = at("2026-03-01 12:00")
 SECOND = dt.timedelta(seconds=1)
@@ -445,76 +442,16 @@ def test_connections_killed_during_a_job(
     assert runs(project) == ["start", "end"]
 
 
-# --- a PostgreSQL server the test can restart -----------------------------------------
-
-
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return os.path.dirname(found[-1]) if found else None
-
-
-@pytest.fixture
-def private_pg() -> Iterator[tuple[str, callable]]:
-    """A throwaway PostgreSQL cluster on its own port, and a function that restarts it."""
-    bin_dir = _pg_bin()
-    if bin_dir is None or shutil.which("runuser") is None or os.geteuid() != 0:
-        message = "needs PostgreSQL's server binaries and root (to run them as postgres)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    base = tempfile.mkdtemp(prefix="crontabber-pg-")
-    shutil.chown(base, "postgres")
-    data, port = os.path.join(base, "data"), 55000 + os.getpid() % 1000
-
-    def pg(*args: str) -> None:
-        # No pipes: a server started by pg_ctl would hold them open.
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", os.path.join(bin_dir, args[0]), *args[1:]],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-    log = os.path.join(base, "log")
-    pg("initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    pg("pg_ctl", "-D", data, "-o", options, "-w", "-l", log, "start")
-    try:
-        yield (
-            f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres",
-            lambda: pg(
-                "pg_ctl", "-D", data, "-o", options, "-l", log, "-m", "fast", "-w", "restart"
-            ),
-        )
-    finally:
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                os.path.join(bin_dir, "pg_ctl"),
-                "-D",
-                data,
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+# --- a PostgreSQL server the test can restart (tests/pgcluster.py) -------------------
 
 
 @pytest.mark.postgres
-def test_postgresql_restarted_during_a_run(project: Path, private_pg) -> None:
-    url, restart = private_pg
+def test_postgresql_restarted_during_a_run(project: Path, private_cluster: PgCluster) -> None:
+    url = private_cluster.url
     config = write_config(project, "faultjobs.Slow|5m", database_url=url, extra=HEARTBEAT)
     process = start(config, project, env={"SLOW_SECONDS": "2"})
     wait_for_start(project)
-    restart()
+    private_cluster.restart()
     _, stderr = process.communicate(timeout=90)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
