@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from crontabber.store import StateStore
 
 from .clitools import run_crontabber, write_config
 from .conftest import at
+from .wallclock import Wallclock, wallclock_fixture  # noqa: F401
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -127,16 +127,46 @@ def test_global_timezone_applies_unless_a_job_names_its_own(
     assert settings.problems == ()
 
 
-def test_list_jobs_command_shows_the_schedule_and_both_zones(project: Path) -> None:
+def test_list_jobs_command_shows_the_schedule_and_both_zones(
+    project: Path, wallclock: Wallclock
+) -> None:
+    # The process's wall clock starts at Saturday 2026-03-28 12:00 UTC, so the never-run
+    # job is first due on Monday 02:00 in Berlin, after the clocks sprang forward. The
+    # state database is the default SQLite file: SQLite's 'now' is read from this same
+    # shifted clock, so the listing is the same whether it counts from the process's
+    # time or the database's.
     config = write_config(project, "cronjobs.Report|cron(0 2 * * MON-FRI)|Europe/Berlin")
-    result = run_crontabber(f"--admin.conf={config}", "--list-jobs", cwd=project)
+    result = run_crontabber(
+        f"--admin.conf={config}",
+        "--list-jobs",
+        cwd=project,
+        env=wallclock.fixed_env(SATURDAY),
+    )
     assert result.status == 0, result.stderr
-    assert "  schedule:     cron(0 2 * * MON-FRI) in Europe/Berlin\n" in result.stdout
-    assert re.search(
-        r"  next run:     \d{4}-\d\d-\d\d 0[01]:00:00 UTC \(.+\)\n"
-        r" {16}\d{4}-\d\d-\d\d 02:00:00 CES?T \(Europe/Berlin\)\n",
-        result.stdout,
-    ), result.stdout
+    assert result.stdout == (
+        "report (cronjobs.Report)\n"
+        "  schedule:     cron(0 2 * * MON-FRI) in Europe/Berlin\n"
+        "  depends on:   -\n"
+        "  state:        never run\n"
+        "  last run:     never run\n"
+        "  next run:     2026-03-30 00:00:00 UTC (a day from now)\n"
+        "                2026-03-30 02:00:00 CEST (Europe/Berlin)\n"
+    )
+
+
+def test_list_jobs_command_says_due_now_once_the_first_instant_has_come(
+    project: Path, wallclock: Wallclock
+) -> None:
+    config = write_config(project, "cronjobs.Report|cron(0 2 * * MON-FRI)|Europe/Berlin")
+    monday_morning = at("2026-03-30 09:00")  # 11:00 CEST, after the 02:00 run
+    result = run_crontabber(
+        f"--admin.conf={config}",
+        "--list-jobs",
+        cwd=project,
+        env=wallclock.fixed_env(monday_morning),
+    )
+    assert result.status == 0, result.stderr
+    assert "  next run:     due now\n" in result.stdout
 
 
 # The library functions behind --list-jobs, at a fixed instant.
