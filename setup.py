@@ -17,7 +17,10 @@ setup(
     ],
     # The Alembic revisions live in migrations/ and install as crontabber.migrations.
     package_dir={"crontabber.migrations": "migrations"},
-    package_data={"crontabber.migrations": ["script.py.mako", "alembic.ini", "README.md"]},
+    package_data={
+        "crontabber": ["postgresql.sql", "sqlite.sql"],
+        "crontabber.migrations": ["script.py.mako", "alembic.ini", "README.md"],
+    },
     install_requires=[
         "alembic>=1.13",
         "configman==1.3.0",

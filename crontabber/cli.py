@@ -213,10 +213,11 @@ def run(argv: Sequence[str]) -> int:
 def _with_store(settings: Settings, command: Callable[..., int], *args: object) -> int:
     from .store import open_store
 
-    store = open_store(settings.database_url, retry_for=settings.state_retry)
+    # The schema is checked with the first read (and migrated if need be).
+    store = open_store(
+        settings.database_url, retry_for=settings.state_retry, auto_migrate=settings.auto_migrate
+    )
     try:
-        if settings.command.name != "migrate":
-            store.ensure_schema(auto_migrate=settings.auto_migrate)
         return command(settings, store, *args)
     finally:
         store.close()
@@ -272,7 +273,7 @@ def _database_error_line(exc: Exception) -> str | None:
         kinds.append(sqlite3.Error)
     if not isinstance(exc, tuple(kinds)):
         return None
-    from .store import describe_error
+    from .database import describe_error
 
     return f"the state database failed: {describe_error(exc)}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -52,18 +53,28 @@ def _init(dsn: str) -> Any:
 def failure_reporter(dsn: str) -> Callable[[JobSpec, BaseException], None] | None:
     """A callback that sends a job's exception to Sentry, or None without a DSN.
 
-    A DSN Sentry cannot use is logged (without the DSN) and reporting is off.
+    sentry-sdk is imported, and the DSN checked, only when the first failure is
+    reported: a run in which nothing fails does not pay for it. A DSN Sentry
+    cannot use is logged then (without the DSN) and reporting is off.
     """
     if not dsn:
         return None
-    try:
-        _init(dsn)
-    except Exception as exc:
-        log.warning("Sentry reporting is off: the DSN is not usable (%s)", type(exc).__name__)
-        return None
-    import sentry_sdk
+    usable: list[bool] = []  # empty until the first failure
 
     def report(spec: JobSpec, exc: BaseException) -> None:
+        if not usable:
+            try:
+                _init(dsn)
+                usable.append(True)
+            except Exception as error:
+                log.warning(
+                    "Sentry reporting is off: the DSN is not usable (%s)", type(error).__name__
+                )
+                usable.append(False)
+        if not usable[0]:
+            return
+        import sentry_sdk
+
         try:
             with sentry_sdk.new_scope() as scope:
                 scope.set_tag("app_name", spec.app_name)
@@ -76,7 +87,9 @@ def failure_reporter(dsn: str) -> Callable[[JobSpec, BaseException], None] | Non
 
 
 def flush() -> None:
-    """Wait (briefly) for reports still being sent."""
+    """Wait (briefly) for reports still being sent (none: sentry-sdk was never loaded)."""
+    if "sentry_sdk" not in sys.modules:
+        return
     try:
         import sentry_sdk
 

@@ -7,9 +7,10 @@ thread of the holder renews it every ``heartbeat_interval`` from the claim until
 the outcome is committed. No host's clock takes part. Another process may take
 the claim over only when it is abandoned: the database finds its lease lapsed
 (time the server was down not counted), or its holder is on this host and its
-pid is gone, or it is older than the hard ``max_age``. The rule is
-:meth:`LeasePolicy.abandoned_because`, applied only inside the claim
-transaction, to the locked row. A live holder is never taken over.
+pid is gone, or it is older than the hard ``max_age``. The rule is one SQL
+expression (``abandoned`` in ``postgresql.sql`` and ``sqlite.sql``), evaluated
+by the database inside the claiming statement, on the locked row. A live holder
+is never taken over.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import JobState
+    from .records import JobState
 
 log = logging.getLogger("crontabber")
 
@@ -44,7 +45,12 @@ def pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class LeasePolicy:
-    """The rules that decide whether a claim may be taken over."""
+    """The lease window, the hard age limit, and who this host is.
+
+    The rule itself is SQL (the ``abandoned`` statement of ``postgresql.sql``
+    and ``sqlite.sql``), evaluated by the database on the locked row; this
+    class supplies its inputs and words its verdicts.
+    """
 
     host: str
     heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
@@ -56,31 +62,31 @@ class LeasePolicy:
         """How long a claim stays leased without a heartbeat."""
         return self.heartbeat_interval * self.stale_intervals
 
-    def abandoned_because(
-        self, state: JobState, *, db_now: dt.datetime, lease_expired: bool
-    ) -> str | None:
-        """Why the claim recorded in the locked ``state`` is abandoned, or None if it is live.
-
-        ``db_now`` is the database's time and ``lease_expired`` the database's
-        verdict on the lease (see :mod:`crontabber.sql`); both come with the
-        locked row. Ages are whole durations: a 25-hour-old claim is 25 hours old.
-        """
-        if state.ongoing is None:
+    def dead_local_token(self, state: JobState | None) -> str | None:
+        """The token of ``state``'s claim when its holder was on this host and its
+        process is gone: the one fact the database cannot check for itself."""
+        if state is None or state.ongoing is None or state.ongoing_host != self.host:
             return None
-        host, pid = state.ongoing_host, state.ongoing_pid
-        if host == self.host and pid is not None and pid != os.getpid() and not pid_alive(pid):
-            return f"its process {pid} on this host is gone"
-        # A claim without a lease was made by the original crontabber (say, while a
-        # team migrates): only its age can tell that it is abandoned.
-        if lease_expired:
-            beat = state.heartbeat or state.ongoing
+        pid = state.ongoing_pid
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            return None
+        return state.ongoing_token
+
+    def reason(self, verdict: str, state: JobState, db_now: dt.datetime) -> str:
+        """The database's verdict on an abandoned claim (``pid``, ``lease``, ``age``) in words.
+
+        Ages are whole durations in the database's clock: a 25-hour-old claim is 25
+        hours old.
+        """
+        if verdict == "pid":
+            return f"its process {state.ongoing_pid} on this host is gone"
+        if verdict == "lease":
+            beat = state.heartbeat or state.ongoing or db_now
             return (
                 "its lease expired: the last heartbeat was "
                 f"{(db_now - beat).total_seconds():.0f}s ago"
             )
-        if db_now - state.ongoing > self.max_age:
-            return f"it is older than {self.max_age}"
-        return None
+        return f"it is older than {self.max_age}"
 
 
 class Heartbeat:

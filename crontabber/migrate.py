@@ -27,15 +27,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import sql
+from .database import SCHEMA_REVISION
 from .errors import StateStoreError
-from .store import read_only
 
 VERSION_TABLE = sql.VERSION_TABLE
 
 # The newest revision in migrations/versions, so that the check every run makes
 # needs no Alembic (it costs a tenth of a second to import). A test keeps it
 # equal to what Alembic finds.
-HEAD_REVISION = "0002_leases_in_database_time"
+HEAD_REVISION = SCHEMA_REVISION
+
+
+def read_only(conn: sa.Connection) -> sa.Connection:
+    """``conn`` set up for a read: no write lock on SQLite (see database.sqlalchemy_engine)."""
+    if conn.dialect.name == "sqlite":
+        return conn.execution_options(crontabber_read_only=True)
+    return conn
 
 
 class MigrationError(StateStoreError):

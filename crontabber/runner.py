@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from .interrupts import NoInterrupts, Terminated
 from .jobs import JobSpec, order_jobs
 from .lease import Heartbeat, LeasePolicy
-from .store import ClaimStatus, Holder, JobState, Outcome, StateStore
+from .records import ClaimStatus, Holder, JobState, Outcome
+from .store import StateStore
 
 log = logging.getLogger("crontabber")
 
@@ -115,8 +116,9 @@ class Runner:
         A signal that arrived at any moment of the tick is raised before it returns.
         """
         specs = [spec for spec in self.specs if only is None or spec.app_name == only]
-        snapshot = self.store.read_snapshot()
+        snapshot = self.store.read_snapshot(self.lease.max_age)
         states = snapshot.states
+        self._abandoned = snapshot.abandoned
         read_at = time.monotonic()
         if now is None:
             self._clock = lambda: snapshot.now + dt.timedelta(seconds=time.monotonic() - read_at)
@@ -146,14 +148,22 @@ class Runner:
         if reason:
             log.info("skipped %s: %s", spec.app_name, reason)
             return JobReport(spec.app_name, Result.SKIPPED, reason)
-
+        if (
+            state is not None
+            and state.ongoing is not None
+            and spec.app_name not in self._abandoned
+            and self.lease.dead_local_token(state) is None
+        ):
+            # The database found this claim live when the states were read: its row
+            # is left alone (a claim would take its lock, in a heartbeat's way).
+            return self._held_elsewhere(spec, state)
         claim = self.store.claim(
             spec.app_name,
             depends_on=spec.depends_on,
-            still_due=lambda locked: force or spec.is_due(locked.next_run, now),
+            seen=state,
+            force=force,
             lease=self.lease,
             holder=Holder(self.holder.host, self.holder.pid),
-            create=state is None,
             retry_after=self.error_retry_time,
         )
         if claim.status is ClaimStatus.LOCKED:

@@ -1,211 +1,133 @@
 """The state store: where each job's state lives and how a due job is claimed.
 
-One interface, two databases. :class:`StateStore` documents the contract and
-implements it with the statements of :mod:`crontabber.sql`; PostgreSQL locks
-the claimed row with ``FOR UPDATE NOWAIT``, SQLite (which has no row locks)
-serialises claims with ``BEGIN IMMEDIATE``. Either way a claim is one short
-transaction that locks, re-checks and writes.
+One contract, two databases. :class:`StateStore` writes the contract down once
+(each method's docstring) and holds what both share; :class:`PostgresStore`
+and :class:`SqliteStore` run the named statements of ``postgresql.sql`` and
+``sqlite.sql`` through the DB-API drivers, with no SQLAlchemy on the way.
+
+On PostgreSQL the connection is in autocommit and each operation is one
+statement, so one round trip: the claim locks the row with ``FOR UPDATE
+NOWAIT``, applies the lease rule and marks it ongoing in one statement; the
+outcome releases the claim and logs it in one. SQLite, which has no row locks,
+runs the same steps as a few statements in one ``BEGIN IMMEDIATE`` transaction.
+Either way nothing is ever half-written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
-import os
-import socket
-import uuid
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-
-from . import sql
+from .database import (
+    LOCK_NOT_AVAILABLE,
+    SCHEMA_REVISION,
+    DatabaseURL,
+    connect,
+    describe_error,
+    driver_errors,
+    is_transient,
+    parse_url,
+    safe_url,
+    sqlstate,
+)
 from .errors import StateStoreError
 from .lease import LeasePolicy
-from .transient import retrying
+from .queries import queries
+from .records import (
+    STATE_COLUMNS,
+    Claim,
+    ClaimStatus,
+    Holder,
+    JobState,
+    Outcome,
+    ResetStatus,
+    Snapshot,
+    abandoned_error,
+)
+
+__all__ = [
+    "Claim",
+    "ClaimStatus",
+    "Holder",
+    "JobState",
+    "Outcome",
+    "ResetStatus",
+    "Snapshot",
+    "StateStore",
+    "describe_error",
+    "open_store",
+    "safe_url",
+]
 
 T = TypeVar("T")
 RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
+FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
+DEFAULT_MAX_AGE = dt.timedelta(hours=12)
+EXPIRES = "; its claim will expire and a later run recovers"
 
 log = logging.getLogger("crontabber")
 
 
-@dataclass(frozen=True)
-class JobState:
-    """One row of the ``crontabber`` table."""
-
-    app_name: str
-    next_run: dt.datetime | None = None
-    first_run: dt.datetime | None = None
-    last_run: dt.datetime | None = None
-    last_success: dt.datetime | None = None
-    error_count: int = 0
-    depends_on: tuple[str, ...] = ()
-    last_error: dict[str, Any] | None = None
-    ongoing: dt.datetime | None = None
-    ongoing_host: str | None = None
-    ongoing_pid: int | None = None
-    ongoing_token: str | None = None
-    heartbeat: dt.datetime | None = None
-    lease_expires: dt.datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> JobState:
-        values = dict(row._mapping)
-        values["depends_on"] = tuple(values.get("depends_on") or ())
-        values["error_count"] = values.get("error_count") or 0
-        return cls(**{name: values.get(name) for name in cls.__dataclass_fields__})
-
-    @property
-    def failed_last_time(self) -> bool:
-        return bool(self.error_count) or bool(self.last_error)
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a claim: this host, this process, and a token unique to the claim."""
-
-    host: str
-    pid: int
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    @classmethod
-    def this_process(cls, host: str | None = None) -> Holder:
-        return cls(host=host or socket.gethostname(), pid=os.getpid())
-
-
-class ResetStatus(enum.Enum):
-    RESET = "reset"
-    ABSENT = "absent"  # there was no state to forget
-    ONGOING = "ongoing"  # refused: the job is running
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Every job's state, read in one statement, and the database's time of the read."""
-
-    states: dict[str, JobState]
-    now: dt.datetime
-
-
-class ClaimStatus(enum.Enum):
-    CLAIMED = "claimed"
-    LOCKED = "locked"  # another process held the row lock at that instant
-    ONGOING = "ongoing"  # another process is running the job
-    NOT_DUE = "not due"  # someone ran it since our snapshot
-    RECOVERED = "recovered"  # an abandoned claim was released and recorded as a failure
-
-
-@dataclass(frozen=True)
-class Claim:
-    status: ClaimStatus
-    state: JobState | None  # the row as it was locked
-    holder: Holder | None = None
-    abandoned: str | None = None  # RECOVERED: why the previous holder's claim was abandoned
-    recorded: JobState | None = None  # RECOVERED: the row as the recovery left it
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a claimed run ended."""
-
-    started: dt.datetime
-    finished: dt.datetime
-    duration: dt.timedelta
-    next_run: dt.datetime
-    error: dict[str, str] | None = None  # {"type", "value", "traceback"}
-    last_success: dt.datetime | None = None  # when not ``started`` (a backfill job's last date)
-
-
-def safe_url(url: str | sa.URL) -> str:
-    """The URL with any password masked, fit for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"
-
-
-def abandoned_error(state: JobState, reason: str) -> dict[str, str]:
-    """The failure recorded for a claim that was abandoned."""
-    return {
-        "type": "crontabber.Abandoned",
-        "value": (
-            f"the run claimed by {state.ongoing_host} pid {state.ongoing_pid} at "
-            f"{state.ongoing:%Y-%m-%d %H:%M:%S} UTC was abandoned: {reason}"
-        ),
-        "traceback": "",
-    }
-
-
-def describe_error(exc: BaseException) -> str:
-    """The first line of a database error, without SQL or parameters."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
-
-
 class StateStore:
-    """Reads and writes job state in a SQL database through SQLAlchemy Core.
+    """Reads and writes job state. Create one with :func:`open_store`.
 
-    Create one with :func:`open_store`. Every public method is one short
-    transaction (or one statement) and leaves nothing half-written.
+    Every public method is one short transaction (one statement on PostgreSQL)
+    and leaves nothing half-written. Writes are retried through transient
+    trouble (a lost connection, a restarting server) for ``retry_for``.
     """
 
-    def __init__(self, engine: sa.Engine, *, retry_for: dt.timedelta = RETRY_FOR) -> None:
-        self.engine = engine
-        self.dialect_name = engine.dialect.name
+    dialect_name: str
+    # How a connection is opened: database.connect; a program may wrap it (to trace
+    # what is sent, say), taking and returning what it does.
+    connection_factory: Callable[[DatabaseURL], Any] = staticmethod(connect)
+
+    def __init__(
+        self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+    ) -> None:
+        self.url = url
         self.retry_for = retry_for
+        self.auto_migrate = auto_migrate
+        self.sql = queries(self.dialect_name)
+        self._connection: Any = None
+        self._beat_connection: Any = None
+        self._engine: Any = None
 
-    def ensure_schema(self, *, auto_migrate: bool = True) -> None:
-        """Make sure the schema is current: one query when it is.
+    # --- the contract -------------------------------------------------------------
 
-        Otherwise, with ``auto_migrate`` the migrations are applied (one host
-        at a time; see :mod:`crontabber.migrate`), without it this raises a
-        StateStoreError saying to run ``--migrate``.
+    def read_snapshot(self, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> Snapshot:
+        """Every job's state, by app name, the database's time, and which claims the
+        lease rule finds abandoned (claims older than ``max_age`` included), in one
+        statement.
+
+        The same statement reads the schema's revision: when it is not this
+        crontabber's, the schema is brought up to date first (see
+        :meth:`ensure_schema`) and the states read again.
         """
-        from . import migrate
+        params = {"dead_token": None, "max_age_seconds": max_age.total_seconds()}
 
-        with self._connect():  # an unreachable database is said plainly, before anything else
-            pass
-        if migrate.is_current(self.engine):
-            return
-        if not auto_migrate:
-            raise StateStoreError(
-                f"the schema of the state database {safe_url(self.engine.url)} is out of date "
-                "and crontabber.auto_migrate is off: run crontabber with --migrate"
-            )
-        result = migrate.upgrade(self.engine)
-        if result.changed:
-            log.info(
-                "migrated the state database from schema revision %s to %s",
-                result.before or "none",
-                result.after,
-            )
+        def read(connection: Any) -> list[dict[str, Any]]:
+            return self._read_states(connection, params)
 
-    def migrate(self) -> tuple[str | None, str]:
-        """Apply the migrations the database lacks; the revisions before and after."""
-        from . import migrate
-
-        result = migrate.upgrade(self.engine)
-        return result.before, result.after
-
-    def read_snapshot(self) -> Snapshot:
-        """Every job's state, by app name, and the database's time, in one statement."""
-
-        def read(_attempt: int) -> list[Any]:
-            with self._connect() as conn:
-                reader = read_only(conn)
-                rows = reader.execute(*sql.select_all_states(self.dialect_name)).all()
-                reader.rollback()
-            return rows
-
-        rows = self._retrying("reading the jobs' state", read, claimed=False)
-        states = {row.app_name: JobState.from_row(row) for row in rows if row.app_name is not None}
-        return Snapshot(states, rows[0].db_now)
+        try:
+            rows = self._retrying("reading the jobs' state", read, claimed=False)
+        except CannotReach:
+            raise
+        except StateStoreError:
+            if self.ensure_schema():  # the schema was current: the error stands
+                raise
+            rows = None
+        if rows is None or rows[0]["revision"] != SCHEMA_REVISION:
+            self.ensure_schema()
+            rows = self._retrying("reading the jobs' state", read, claimed=False)
+        jobs = [row for row in rows if row["app_name"] is not None]
+        return Snapshot(
+            {row["app_name"]: JobState.from_values(row) for row in jobs},
+            rows[0]["db_now"],
+            frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
+        )
 
     def load_states(self) -> dict[str, JobState]:
         """Every job's state, by app name, in one statement."""
@@ -216,92 +138,63 @@ class StateStore:
         app_name: str,
         *,
         depends_on: Sequence[str],
-        still_due: Callable[[JobState], bool],
+        seen: JobState | None,
+        force: bool,
         lease: LeasePolicy,
         holder: Holder,
-        create: bool,
         retry_after: dt.timedelta,
     ) -> Claim:
-        """Try to claim a job in one transaction: lock, re-check, mark ongoing.
+        """Try to claim a job: lock its row, apply the lease rule, mark it ongoing.
 
-        ``create`` inserts the row first for a job that never ran (a row that
-        exists by then is left alone). Returns LOCKED when another process holds
-        the row lock; ONGOING when another process holds a live claim;
-        RECOVERED when the claim it held is abandoned (``lease`` decides, on the
-        locked row, in the database's clock): the abandoned attempt is then
-        recorded as a failed run and the job is due again ``retry_after`` later,
-        like any failure, so a job that kills its process cannot crash-loop;
-        NOT_DUE when ``still_due`` says the locked state is no longer due;
-        CLAIMED otherwise, leased for ``lease.window`` from the database's now.
+        ``seen`` is the job's state as the caller found it due (None: no row yet,
+        which is then created). Returns LOCKED when another process holds the row
+        lock; ONGOING when another process holds a live claim; RECOVERED when the
+        claim it held is abandoned (the database decides, see ``lease.py``): the
+        abandoned attempt is recorded as a failed run and the job is due again
+        ``retry_after`` later, like any failure, so a job that kills its process
+        cannot crash-loop; NOT_DUE when the row changed since ``seen`` (someone
+        ran it) and ``force`` is false; CLAIMED otherwise, leased for
+        ``lease.window`` from the database's now.
         """
+        params = {
+            "app_name": app_name,
+            "depends_on": list(depends_on),
+            "dead_token": lease.dead_local_token(seen),
+            "max_age_seconds": lease.max_age.total_seconds(),
+            "lease_seconds": lease.window.total_seconds(),
+            "host": holder.host,
+            "pid": holder.pid,
+            "token": holder.token,
+            "force": force,
+            "seen_next_run": seen.next_run if seen else None,
+        }
 
-        def attempt(_attempt: int) -> Claim:
-            with self.engine.connect() as conn, conn.begin():
-                if create:
-                    conn.execute(
-                        *sql.insert_state_if_missing(self.dialect_name, app_name, depends_on)
-                    )
-                row = conn.execute(*sql.lock_state(self.dialect_name, app_name)).one()
-                state = JobState.from_row(row)
-                if state.ongoing_token == holder.token:  # an earlier attempt did commit
-                    return Claim(ClaimStatus.CLAIMED, state, holder)
-                if state.ongoing is not None:
-                    abandoned = lease.abandoned_because(
-                        state, db_now=row.db_now, lease_expired=bool(row.lease_expired)
-                    )
-                    if abandoned is None:
-                        return Claim(ClaimStatus.ONGOING, state)
-                    return self._recover(conn, state, abandoned, row.db_now, retry_after)
-                if not still_due(state):
-                    return Claim(ClaimStatus.NOT_DUE, state)
-                conn.execute(
-                    *sql.mark_ongoing(
-                        self.dialect_name,
-                        app_name,
-                        lease=lease.window,
-                        host=holder.host,
-                        pid=holder.pid,
-                        token=holder.token,
-                        depends_on=depends_on,
-                    )
-                )
+        def attempt(connection: Any) -> Claim:
+            row = self._claim(connection, params, create=seen is None)
+            state = JobState.from_values(row)
+            if row["claimed"] or state.ongoing_token == holder.token:  # (an earlier try did)
                 return Claim(ClaimStatus.CLAIMED, state, holder)
+            if state.ongoing is None:
+                return Claim(ClaimStatus.NOT_DUE, state)
+            if row["abandoned"] is None:
+                return Claim(ClaimStatus.ONGOING, state)
+            reason = lease.reason(row["abandoned"], state, row["db_now"])
+            recorded = self._recover(
+                connection,
+                state,
+                reason=reason,
+                params=params,
+                retry_after=retry_after,
+                db_now=row["db_now"],
+            )
+            if recorded is None:  # renewed or taken meanwhile: see it again next time
+                return Claim(ClaimStatus.ONGOING, state)
+            return Claim(ClaimStatus.RECOVERED, state, abandoned=reason, recorded=recorded)
 
         try:
-            return retrying(f"claiming {app_name}", attempt, retry_for=self.retry_for)
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) == sql.LOCK_NOT_AVAILABLE:
-                return Claim(ClaimStatus.LOCKED, None)
-            raise StateStoreError(f"claiming {app_name!r} failed: {describe_error(exc)}") from exc
-
-    def _recover(
-        self,
-        conn: sa.Connection,
-        state: JobState,
-        reason: str,
-        db_now: dt.datetime,
-        retry_after: dt.timedelta,
-    ) -> Claim:
-        """Release the abandoned claim on the locked ``state`` and log it as a failure."""
-        error = abandoned_error(state, reason)
-        assert state.ongoing is not None
-        recorded = conn.execute(
-            *sql.record_abandoned(state.app_name, error, db_now + retry_after)
-        ).one()
-        conn.execute(
-            *sql.insert_log(
-                self.dialect_name,
-                state.app_name,
-                log_time=db_now,
-                duration=db_now - state.ongoing,
-                success=None,
-                error=error,
-                token=f"abandoned:{state.ongoing_token}" if state.ongoing_token else None,
-            )
-        )
-        return Claim(
-            ClaimStatus.RECOVERED, state, abandoned=reason, recorded=JobState.from_row(recorded)
-        )
+            return self._retrying(f"claiming {app_name}", attempt)
+        except LockNotAvailable:
+            return Claim(ClaimStatus.LOCKED, None)
 
     def finish(self, app_name: str, holder: Holder, outcome: Outcome) -> JobState | None:
         """Record a claimed run's outcome, log it and release the claim, in one transaction.
@@ -311,51 +204,52 @@ class StateStore:
         ``superseded`` in the second case, and exactly once: it carries the
         claim's token, so a retry after an attempt that committed unseen (the
         connection died at COMMIT) finds it and reports what that attempt did.
-        Transient errors are retried for ``retry_for``.
         """
+        error = outcome.error or {}
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "started": outcome.started,
+            "next_run": outcome.next_run,
+            "failed": outcome.error is not None,
+            "last_success": outcome.last_success or outcome.started,
+            "error": outcome.error,
+            "finished": outcome.finished,
+            "duration": outcome.duration,
+            "success": None if outcome.error else outcome.last_success or outcome.started,
+            "exc_type": error.get("type"),
+            "exc_value": error.get("value"),
+            "exc_traceback": error.get("traceback"),
+        }
 
-        def write(_attempt: int) -> JobState | None:
-            with self.engine.connect() as conn, conn.begin():
-                row = conn.execute(
-                    *sql.record_outcome(
-                        app_name,
-                        holder.token,
-                        started=outcome.started,
-                        last_success=outcome.last_success or outcome.started,
-                        next_run=outcome.next_run,
-                        error=outcome.error,
-                    )
-                ).one_or_none()
-                logged = conn.execute(
-                    *sql.insert_log(
-                        self.dialect_name,
-                        app_name,
-                        log_time=outcome.finished,
-                        duration=outcome.duration,
-                        success=None if outcome.error else outcome.last_success or outcome.started,
-                        error=outcome.error,
-                        token=holder.token,
-                        superseded=row is None,
-                    )
-                ).rowcount
-                if row is not None:
-                    return JobState.from_row(row)
-                if logged:
-                    return None  # superseded: logged as such
-                # An earlier attempt committed: report what it did.
-                superseded = conn.execute(*sql.select_logged(holder.token)).scalar_one()
-                if superseded:
-                    return None
-                return JobState.from_row(conn.execute(*sql.select_state(app_name)).one())
+        def write(connection: Any) -> JobState | None:
+            released, logged, logged_before = self._finish(connection, params)
+            if released is not None:
+                return released
+            if logged or logged_before:
+                return None  # superseded, and logged as such (now or by an earlier try)
+            return self._select_state(connection, app_name)  # an earlier try applied it
 
         return self._retrying(f"recording the outcome of {app_name}", write)
 
     def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
-        """Renew the lease of a claim we hold for ``lease`` from the database's now;
-        False when the claim is no longer ours. One attempt: errors are raised."""
-        with self.engine.connect() as conn, conn.begin():
-            renewed = conn.execute(*sql.beat(self.dialect_name, app_name, holder.token, lease))
-            return bool(renewed.rowcount)
+        """Renew the lease of a claim we hold for ``lease`` from the database's now.
+
+        False when the claim is no longer ours. One attempt on a connection of its
+        own (the heartbeat's thread), never a retry: errors are raised.
+        """
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "lease_seconds": lease.total_seconds(),
+        }
+        try:
+            if self._beat_connection is None:
+                self._beat_connection = self.connection_factory(self.url)
+            return self._beat(self._beat_connection, params)
+        except driver_errors():
+            self._close_quietly("_beat_connection")
+            raise
 
     def record_backfill_date(
         self,
@@ -368,30 +262,21 @@ class StateStore:
     ) -> bool:
         """Record that a backfill job succeeded for ``date``, keeping the claim.
 
-        One transaction: the date becomes ``last_success`` and gets a log row.
-        Returns False when the claim is no longer ours (nothing is written).
+        One transaction: the date becomes ``last_success`` and gets a log row
+        (once). Returns False when the claim is no longer ours (nothing is written).
         """
-
-        def write(_attempt: int) -> bool:
-            with self.engine.connect() as conn, conn.begin():
-                updated = conn.execute(
-                    *sql.record_backfill_date(app_name, holder.token, date=date, now=now)
-                ).rowcount
-                if updated:
-                    conn.execute(
-                        *sql.insert_log(
-                            self.dialect_name,
-                            app_name,
-                            log_time=now,
-                            duration=duration,
-                            success=date,
-                            error=None,
-                            token=f"{holder.token}@{date.isoformat()}",
-                        )
-                    )
-            return bool(updated)
-
-        return self._retrying(f"recording {app_name}'s date {date.isoformat()}", write)
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "date": date,
+            "now": now,
+            "duration": duration,
+            "log_token": f"{holder.token}@{date.isoformat()}",
+        }
+        return self._retrying(
+            f"recording {app_name}'s date {date.isoformat()}",
+            lambda connection: self._record_date(connection, params),
+        )
 
     def reset(self, app_name: str, *, force: bool) -> tuple[ResetStatus, JobState | None]:
         """Forget a job's state (its log rows stay), in one transaction.
@@ -399,85 +284,205 @@ class StateStore:
         A job that is ongoing is left alone unless ``force`` is true. Returns
         what happened and the state as it was.
         """
-        with self._connect() as conn, conn.begin():
-            row = conn.execute(*sql.lock_state_waiting(self.dialect_name, app_name)).one_or_none()
-            if row is None:
-                return ResetStatus.ABSENT, None
-            state = JobState.from_row(row)
-            if state.ongoing is not None and not force:
-                return ResetStatus.ONGOING, state
-            conn.execute(*sql.delete_state(app_name))
-            return ResetStatus.RESET, state
+        self.ensure_schema()
+        return self._retrying(
+            f"resetting {app_name}",
+            lambda connection: self._reset(connection, app_name, force),
+            claimed=False,
+        )
+
+    def ensure_schema(self) -> bool:
+        """Make sure the schema is current: one query when it is (returns True).
+
+        Otherwise, with ``auto_migrate`` the migrations are applied (one host at
+        a time; see :mod:`crontabber.migrate`, which imports SQLAlchemy and
+        Alembic) and this returns False; without it this raises a
+        StateStoreError saying to run ``--migrate``.
+        """
+        try:
+            revision = self._retrying("checking the schema", self._revision, claimed=False)
+        except CannotReach:
+            raise
+        except StateStoreError:
+            revision = None  # most likely no version table yet: upgrade() decides
+        if revision == SCHEMA_REVISION:
+            return True
+        if not self.auto_migrate:
+            raise StateStoreError(
+                f"the schema of the state database {self.url.safe} is out of date "
+                "and crontabber.auto_migrate is off: run crontabber with --migrate"
+            )
+        from . import migrate
+
+        result = migrate.upgrade(self.engine)
+        if result.changed:
+            log.info(
+                "migrated the state database from schema revision %s to %s",
+                result.before or "none",
+                result.after,
+            )
+        return False
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Apply the migrations the database lacks; the revisions before and after."""
+        from . import migrate
+
+        result = migrate.upgrade(self.engine)
+        return result.before, result.after
+
+    @property
+    def engine(self) -> Any:
+        """A SQLAlchemy engine on the same database (imports SQLAlchemy): for
+        migrations and tests, never for a tick."""
+        if self._engine is None:
+            from .database import sqlalchemy_engine
+
+            self._engine = sqlalchemy_engine(self.url)
+        return self._engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._close_quietly("_connection")
+        self._close_quietly("_beat_connection")
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
-    def _retrying(self, what: str, write: Callable[[int], T], *, claimed: bool = True) -> T:
-        try:
-            return retrying(what, write, retry_for=self.retry_for)
-        except sa.exc.DBAPIError as exc:
-            consequence = "; its claim will expire and a later run recovers" if claimed else ""
-            raise StateStoreError(f"{what} failed: {describe_error(exc)}{consequence}") from exc
+    # --- what each database does ------------------------------------------------------
 
-    def _connect(self) -> sa.Connection:
-        try:
-            return self.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise StateStoreError(
-                f"cannot reach the state database {safe_url(self.engine.url)}: {describe_error(exc)}"
-            ) from exc
+    def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _revision(self, connection: Any) -> str | None:
+        raise NotImplementedError
+
+    def _claim(self, connection: Any, params: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """The locked row (decoded), ``db_now``, ``abandoned`` (the verdict) and
+        ``claimed``; raises LockNotAvailable when another process holds the lock."""
+        raise NotImplementedError
+
+    def _recover(
+        self,
+        connection: Any,
+        state: JobState,
+        *,
+        reason: str,
+        params: dict[str, Any],
+        retry_after: dt.timedelta,
+        db_now: dt.datetime,
+    ) -> JobState | None:
+        raise NotImplementedError
+
+    def _finish(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[JobState | None, bool, bool | None]:
+        """The released row (None: not ours), whether this logged, and whether an
+        earlier try had logged (None: it had not; else its ``superseded``)."""
+        raise NotImplementedError
+
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _select_state(self, connection: Any, app_name: str) -> JobState:
+        raise NotImplementedError
+
+    def _reset(
+        self, connection: Any, app_name: str, force: bool
+    ) -> tuple[ResetStatus, JobState | None]:
+        raise NotImplementedError
+
+    # --- connections and retries ------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            try:
+                self._connection = self.connection_factory(self.url)
+            except driver_errors() as exc:
+                raise Unreachable(exc) from exc
+        return self._connection
+
+    def _close_quietly(self, attribute: str) -> None:
+        connection = getattr(self, attribute)
+        setattr(self, attribute, None)
+        if connection is not None:
+            try:
+                connection.close()
+            except driver_errors():
+                pass  # it is gone either way
+
+    def _retrying(self, what: str, operation: Callable[[Any], T], *, claimed: bool = True) -> T:
+        """``operation(connection)``, retried on a new connection through transient
+        trouble for ``retry_for``; other errors become one-line StateStoreErrors.
+
+        A database that cannot be reached for the first read of a run is said at
+        once; once a run holds a claim, reaching it again is retried too.
+        """
+        deadline = time.monotonic() + self.retry_for.total_seconds()
+        delay = FIRST_DELAY
+        while True:
+            try:
+                return operation(self._connect())
+            except Unreachable as exc:
+                unreachable = (
+                    f"cannot reach the state database {self.url.safe}: {describe_error(exc.error)}"
+                )
+                if not claimed:
+                    raise CannotReach(unreachable) from exc.error
+                if time.monotonic() + delay > deadline:
+                    raise CannotReach(f"{what} failed: {unreachable}{EXPIRES}") from exc.error
+                error: BaseException = exc.error
+            except LockNotAvailable:
+                raise
+            except driver_errors() as exc:
+                if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+                    raise LockNotAvailable() from exc
+                self._close_quietly("_connection")
+                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                    consequence = EXPIRES if claimed else ""
+                    raise StateStoreError(
+                        f"{what} failed: {describe_error(exc)}{consequence}"
+                    ) from exc
+                error = exc
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
 
 
-def read_only(conn: sa.Connection) -> sa.Connection:
-    """``conn`` set up for a read: no write lock on SQLite.
-
-    On PostgreSQL the read is a plain transaction, rolled back. Autocommit would
-    save its BEGIN, but the pool then resets the connection's isolation level
-    when it is returned; a connection that dies during that reset raises the
-    driver's own error past SQLAlchemy, and is lost to the pool.
-    """
-    if conn.dialect.name == "postgresql":
-        return conn
-    return conn.execution_options(crontabber_read_only=True)
+class CannotReach(StateStoreError):
+    """The state database cannot be reached."""
 
 
-def _sqlite_engine(url: sa.URL) -> sa.Engine:
-    engine = sa.create_engine(url, connect_args={"timeout": 60})
+class Unreachable(Exception):
+    """Connecting to the state database failed."""
 
-    @event.listens_for(engine, "connect")
-    def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" below decide how a transaction starts.
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: sa.Connection) -> None:
-        # Take the write lock up front, so a claim's read and write are atomic;
-        # a plain read needs no write lock.
-        read_only = conn.get_execution_options().get("crontabber_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-def open_store(url: str | sa.URL, *, retry_for: dt.timedelta = RETRY_FOR) -> StateStore:
-    """A store for a SQLAlchemy URL (``postgresql://...`` or ``sqlite:///path``)."""
-    try:
-        parsed = make_url(url)
-    except sa.exc.ArgumentError:
-        raise StateStoreError(f"bad database URL {safe_url(url)!r}") from None
-    if parsed.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(parsed)
-    elif parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg2")
-        # No pre-ping: a connection lost since its last use fails its next
-        # statement, and every write is retried on a new one (see transient.py).
-        # hstore is never used: skip the type lookup it costs on every connect.
-        engine = sa.create_engine(parsed, use_native_hstore=False)
-    else:
-        raise StateStoreError(
-            f"unsupported database {parsed.get_backend_name()!r} in {safe_url(parsed)}: "
-            "use postgresql:// or sqlite:///"
-        )
-    return StateStore(engine, retry_for=retry_for)
+class LockNotAvailable(Exception):
+    """Another process holds the row lock (SQLSTATE 55P03)."""
+
+
+def open_store(
+    url: str, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+) -> StateStore:
+    """A store for ``postgresql://...`` or ``sqlite:///path``. Nothing is sent until used."""
+    parsed = parse_url(str(url))
+    if parsed.dialect == "postgresql":
+        from .store_postgresql import PostgresStore
+
+        return PostgresStore(parsed, retry_for=retry_for, auto_migrate=auto_migrate)
+    from .store_sqlite import SqliteStore
+
+    return SqliteStore(parsed, retry_for=retry_for, auto_migrate=auto_migrate)
+
+
+def rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+__all__ += ["STATE_COLUMNS", "abandoned_error", "rows_as_dicts"]

@@ -129,7 +129,8 @@ def hold_claim(
     claim = store.claim(
         name,
         depends_on=(),
-        still_due=lambda _: True,
+        seen=store.load_states().get(name),
+        force=True,
         lease=LeasePolicy(
             host="the-claimer",
             heartbeat_interval=dt.timedelta(hours=1),
@@ -137,7 +138,6 @@ def hold_claim(
             max_age=dt.timedelta(days=36500),
         ),
         holder=holder,
-        create=True,
         retry_after=dt.timedelta(minutes=5),
     )
     assert claim.status is ClaimStatus.CLAIMED, claim

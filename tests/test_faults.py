@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from crontabber import App, sql
+from crontabber.database import connect, parse_url
 from crontabber.errors import StateStoreError
 from crontabber.lease import LeasePolicy, pid_alive
 from crontabber.runner import Result, Runner
@@ -22,6 +22,7 @@ from crontabber.store import JobState, open_store
 
 from .clitools import crontabber_command, run_crontabber, write_config
 from .conftest import at, hold_claim, make_spec
+from .dbtrace import trace
 from .pgcluster import PgCluster
 
 NOW = at("2026-03-01 12:00")
@@ -41,47 +42,43 @@ def dead_pid() -> int:
     return process.pid
 
 
-def verdict(lease: LeasePolicy, state: JobState, db_now: dt.datetime, expired: bool = False):
-    return lease.abandoned_because(state, db_now=db_now, lease_expired=expired)
-
-
-def test_a_live_lease_on_another_host_is_not_abandoned() -> None:
-    lease = LeasePolicy(host="here")
-    state = claimed(ongoing_host="there", ongoing_pid=1)
-    assert verdict(lease, state, NOW + 120 * SECOND) is None
-
-
-def test_a_lapsed_lease_is_abandoned() -> None:
-    """The database says the lease lapsed; the reason gives the heartbeat's age in its clock."""
-    lease = LeasePolicy(host="here")
-    state = claimed(ongoing_host="there", ongoing_pid=1)
-    reason = verdict(lease, state, NOW + 91 * SECOND, expired=True)
-    assert reason == "its lease expired: the last heartbeat was 91s ago"
-
-
-def test_a_claim_without_a_lease_only_expires_with_age() -> None:
-    """The original crontabber's claims have no lease (a database being adopted)."""
-    lease = LeasePolicy(host="here", max_age=dt.timedelta(hours=12))
-    state = claimed(ongoing_host=None, ongoing_pid=None, heartbeat=None)
-    assert verdict(lease, state, NOW + dt.timedelta(hours=1)) is None
-    assert verdict(lease, state, NOW + dt.timedelta(hours=13)) is not None
-
-
-def test_dead_pid_on_this_host_is_abandoned_at_once() -> None:
+def test_only_a_claim_on_this_host_whose_process_is_gone_is_named_dead() -> None:
+    """The one fact the database cannot check: it gets the token of such a claim."""
     lease = LeasePolicy(host="here")
     pid = dead_pid()
     assert not pid_alive(pid)
-    reason = verdict(lease, claimed(ongoing_host="here", ongoing_pid=pid), NOW)
-    assert reason == f"its process {pid} on this host is gone"
-    alive = claimed(ongoing_host="here", ongoing_pid=os.getppid())
-    assert verdict(lease, alive, NOW) is None
+    dead = claimed(ongoing_host="here", ongoing_pid=pid, ongoing_token="t1")
+    assert lease.dead_local_token(dead) == "t1"
+    alive = claimed(ongoing_host="here", ongoing_pid=os.getppid(), ongoing_token="t2")
+    assert lease.dead_local_token(alive) is None
+    elsewhere = claimed(ongoing_host="there", ongoing_pid=pid, ongoing_token="t3")
+    assert lease.dead_local_token(elsewhere) is None
+    assert lease.dead_local_token(JobState("job")) is None
+    assert lease.dead_local_token(None) is None
 
 
-def test_max_age_counts_whole_days() -> None:
+def test_the_databases_verdicts_in_words() -> None:
     lease = LeasePolicy(host="here", max_age=dt.timedelta(hours=12))
     state = claimed(ongoing_host="there", ongoing_pid=1)
-    assert verdict(lease, state, NOW + dt.timedelta(days=1, minutes=1)) is not None
-    assert verdict(lease, state, NOW + dt.timedelta(hours=11)) is None
+    assert lease.reason("lease", state, NOW + 91 * SECOND) == (
+        "its lease expired: the last heartbeat was 91s ago"
+    )
+    assert lease.reason("pid", state, NOW) == "its process 1 on this host is gone"
+    assert lease.reason("age", state, NOW) == "it is older than 12:00:00"
+
+
+def test_a_dead_holder_on_this_host_is_recovered_at_once(store) -> None:
+    pid = dead_pid()
+    hold_claim(store, "sleeper", host="here", pid=pid)  # a live lease, an hour long
+    report = Runner([make_spec(Sleeper)], store, lease=LeasePolicy(host="here")).run(now=NOW)
+    assert report.with_result(Result.RECOVERED) == ["sleeper"]
+    assert f"its process {pid} on this host is gone" in report.jobs[0].reason
+
+
+def test_a_live_holder_elsewhere_is_left_alone(store) -> None:
+    hold_claim(store, "sleeper", host="there", pid=dead_pid())  # not this host: its lease rules
+    report = Runner([make_spec(Sleeper)], store, lease=LeasePolicy(host="here")).run(now=NOW)
+    assert report.with_result(Result.ONGOING) == ["sleeper"]
 
 
 # --- in-process: heartbeat, takeover records, outcome writes through trouble --------
@@ -156,6 +153,20 @@ def test_an_abandoned_claim_counts_as_a_failure(store) -> None:
     assert store.load_states()["failing"].error_count == 2
 
 
+def terminate(connection, admin_engine: sa.Engine) -> int:
+    """Terminate the server process of a psycopg2 connection and wait until it is gone."""
+    pid = connection.get_backend_pid()
+    with admin_engine.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        deadline = time.monotonic() + 10
+        while admin.exec_driver_sql(
+            f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+        ).scalar():
+            assert time.monotonic() < deadline, "the backend did not go"
+            time.sleep(0.01)
+    return pid
+
+
 def test_outcome_write_survives_a_terminated_connection(
     pg_url: str, pg_admin_engine: sa.Engine
 ) -> None:
@@ -163,14 +174,11 @@ def test_outcome_write_survives_a_terminated_connection(
     store.ensure_schema()
     killed = []
 
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def kill_first_outcome_write(conn, cursor, statement, *_):
-        if statement.lstrip().upper().startswith("UPDATE CRONTABBER SET NEXT_RUN") and not killed:
-            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-            with pg_admin_engine.connect() as admin:
-                admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-            killed.append(pid)
+    def kill_first_outcome_write(event: str, name: str, connection) -> None:
+        if event == "before" and name == "finish" and not killed:
+            killed.append(terminate(connection, pg_admin_engine))
 
+    trace(store, kill_first_outcome_write)
     report = Runner([make_spec(Sleeper)], store).run(now=NOW)
     assert killed
     assert report.exit_status == 0
@@ -186,18 +194,26 @@ def test_outcome_write_survives_a_terminated_connection(
 def test_an_outcome_that_cannot_be_written_leaves_the_claim_to_expire(pg_url: str) -> None:
     store = open_store(pg_url, retry_for=1 * SECOND)
     store.ensure_schema()
-    good_engine = store.engine
+    cut_off = []
+
+    def refuse_once_cut_off(url):
+        if cut_off:
+            return connect(parse_url("postgresql://postgres@127.0.0.1:9/none"))
+        return connect(url)
+
+    store.connection_factory = refuse_once_cut_off
 
     class CutOff(App):
         app_name = "cut-off"
 
         def run(self) -> None:
-            store.engine = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:9/none")
+            cut_off.append(True)
+            store.close()  # every connection is gone; new ones cannot be made
 
     lease = LeasePolicy(host="h", heartbeat_interval=0.1 * SECOND)
     with pytest.raises(StateStoreError, match="its claim will expire and a later run recovers"):
         Runner([make_spec(CutOff)], store, lease=lease).run(now=NOW)
-    store.engine = good_engine
+    cut_off.clear()
     left = store.load_states()["cut-off"]
     assert left.ongoing is not None and left.last_run is None  # nothing half-written
 

@@ -6,6 +6,7 @@ the pool resets it."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import time
 from pathlib import Path
@@ -13,17 +14,17 @@ from pathlib import Path
 import psycopg2
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from crontabber import App, cli, sql
 from crontabber.lease import LeasePolicy
 from crontabber.runner import Runner
-from crontabber.store import ClaimStatus, Holder, open_store
+from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 
 from .clitools import run_crontabber, write_config
 from .conftest import at, make_spec
+from .dbtrace import trace, traced_connect
 from .pgcluster import PgCluster
-from .test_faults import start, state_of
+from .test_faults import start, state_of, terminate
 
 NOW = at("2026-03-01 12:00")
 SECOND = dt.timedelta(seconds=1)
@@ -182,11 +183,8 @@ def test_an_outcome_whose_claim_was_taken_over_is_logged_as_superseded(
         def run(self) -> None:
             pass
 
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def take_over_then_cut(conn, cursor, statement, *_):
-        if not statement.lstrip().upper().startswith("UPDATE CRONTABBER SET NEXT_RUN"):
-            return
-        if interfered:
+    def take_over_then_cut(event: str, name: str, connection) -> None:
+        if event != "before" or name != "finish" or interfered:
             return
         interfered.append(True)
         with admin_engine.connect() as admin:
@@ -198,17 +196,16 @@ def test_an_outcome_whose_claim_was_taken_over_is_logged_as_superseded(
         recovered = other.claim(
             "finished",
             depends_on=(),
-            still_due=lambda _: True,
+            seen=other.load_states()["finished"],
+            force=True,
             lease=LeasePolicy(host="host-b"),
             holder=Holder("host-b", 2),
-            create=False,
             retry_after=dt.timedelta(minutes=5),
         )
         assert recovered.status is ClaimStatus.RECOVERED
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        with pg_admin_engine.connect() as admin:
-            admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        terminate(connection, pg_admin_engine)
 
+    trace(store, take_over_then_cut)
     report = Runner([make_spec(Finished)], store, lease=LeasePolicy(host="host-a")).run(now=NOW)
     assert interfered
     assert report.exit_status == 0
@@ -244,7 +241,7 @@ def test_a_signal_while_the_last_outcome_is_written_is_not_lost(
             lock.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'gate' FOR UPDATE")
             (project / "go").touch()
             wait_until(
-                lambda: waiting_on_a_lock(admin, database, "UPDATE crontabber SET next_run"),
+                lambda: waiting_on_a_lock(admin, database, "WITH released AS"),
                 "the outcome write waits for the lock",
             )
             process.send_signal(signum)
@@ -304,43 +301,32 @@ def test_sys_exit_in_a_job_is_that_jobs_failure(project: Path, pg_url: str) -> N
 @pytest.mark.parametrize(
     "command", [[], ["--list-jobs"], ["--nagios"]], ids=["run", "list", "nagios"]
 )
-def test_a_connection_that_dies_after_a_read_is_not_an_error(
+def test_a_connection_that_dies_after_a_read_is_not_an_error(  # noqa: PLR0917 (fixtures)
     project: Path,
     pg_url: str,
     pg_admin_engine: sa.Engine,
     command: list[str],
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reproduction 5: the state read's connection is terminated as the read returns.
-    The read is done; the dead connection is dropped, not reported as a traceback."""
+    The read is done; the dead connection is replaced, and nothing is reported."""
     config = write_config(project, "leasejobs.Healthy|5m", database_url=pg_url)
     assert run_crontabber(f"--admin.conf={config}", "--list-jobs", cwd=project).status == 0
     killed = []
 
-    def kill_after_the_read(conn, cursor, statement, *_):
-        reads_states = statement.startswith("SELECT") and "crontabber.app_name" in statement
-        if killed or not reads_states or "FOR UPDATE" in statement:
-            return
-        if conn.engine.url.database != sa.make_url(pg_url).database:
-            return
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        with pg_admin_engine.connect() as admin:
-            admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
-            wait_until(
-                lambda: (
-                    not admin.exec_driver_sql(
-                        f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
-                    ).scalar()
-                ),
-                "the backend is gone",
-            )
-        killed.append(pid)
+    def kill_after_the_read(event: str, name: str, connection) -> None:
+        if event == "after" and name == "read_states" and not killed:
+            killed.append(terminate(connection, pg_admin_engine))
 
-    event.listen(sa.engine.Engine, "after_cursor_execute", kill_after_the_read)
+    monkeypatch.setattr(
+        StateStore, "connection_factory", staticmethod(traced_connect(kill_after_the_read))
+    )
+    handlers = logging.getLogger().handlers[:]
     try:
         status = cli.main([f"--admin.conf={config}", *command])
-    finally:
-        event.remove(sa.engine.Engine, "after_cursor_execute", kill_after_the_read)
+    finally:  # the command logs to this test's captured stderr: not to later tests'
+        logging.getLogger().handlers[:] = handlers
     out, err = capsys.readouterr()
     assert killed
     assert "Traceback" not in err
@@ -377,10 +363,10 @@ def test_time_the_server_was_down_does_not_count_against_a_lease(
         return store.claim(
             "job",
             depends_on=(),
-            still_due=lambda _: True,
+            seen=store.load_states().get("job"),
+            force=True,
             lease=window,
             holder=Holder(who, 1),
-            create=True,
             retry_after=dt.timedelta(minutes=5),
         )
 

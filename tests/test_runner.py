@@ -6,14 +6,13 @@ import datetime as dt
 import logging
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy import event
 
 from crontabber import App
 from crontabber.runner import Result, Runner
 from crontabber.store import StateStore
 
 from .conftest import at, hold_claim, make_spec
+from .dbtrace import Recorder
 
 NOW = at("2026-03-01 12:00")
 MINUTE = dt.timedelta(minutes=1)
@@ -187,19 +186,21 @@ def test_app_receives_its_config_and_state(store: StateStore) -> None:
     assert seen["info"].last_run is None
 
 
-class StatementCounter:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, *args) -> None:
-        verb = statement.split()[0].upper()
-        if verb != "BEGIN":  # SQLite's explicit BEGIN; PostgreSQL's is implicit
-            self.statements.append(verb)
-
-
 def _many_jobs(count: int) -> list[type]:
     return [type(f"Job{i}", (Alpha,), {"app_name": f"job-{i}"}) for i in range(count)]
+
+
+def recording(store: StateStore) -> Recorder:
+    recorder = Recorder()
+    store.close()
+    store.connection_factory = recorder.connect
+    return recorder
+
+
+# What a tick sends, statement by statement (a cost guard, not a timing). On
+# PostgreSQL each statement is one round trip in autocommit: no BEGIN, no COMMIT.
+CLAIM = {"postgresql": ["claim"], "sqlite": ["BEGIN", "lock", "mark_ongoing", "COMMIT"]}
+FINISH = {"postgresql": ["finish"], "sqlite": ["BEGIN", "finish", "insert_log", "COMMIT"]}
 
 
 @pytest.mark.parametrize("count", [10, 1000])
@@ -208,28 +209,31 @@ def test_idle_tick_sends_one_statement_whatever_the_number_of_jobs(
 ) -> None:
     classes = _many_jobs(count)
     runner(store, *classes).run(now=NOW)
-    counter = StatementCounter(store.engine)
+    recorder = recording(store)
     report = runner(store, *classes).run(now=NOW + MINUTE)
     assert report.jobs == ()
-    assert counter.statements == ["SELECT"]
+    # one connection, one statement: the schema's revision, the time and the states
+    assert recorder.statements == ["read_states"]
+    assert recorder.connections == 1
 
 
-def test_due_job_costs_two_short_transactions(store: StateStore) -> None:
+def test_due_job_costs_one_statement_to_claim_and_one_to_record(store: StateStore) -> None:
     runner(store, Alpha).run(now=NOW)
-    transactions = []
-    event.listen(store.engine, "commit", lambda conn: transactions.append("commit"))
-    counter = StatementCounter(store.engine)
+    recorder = recording(store)
     runner(store, Alpha).run(now=NOW + 10 * MINUTE)
     assert ran == ["alpha", "alpha"]
-    # read all state; claim: lock + mark ongoing; finish: outcome + log row
-    assert counter.statements == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT"]
-    assert len(transactions) == 2
+    dialect = store.dialect_name
+    assert recorder.statements == ["read_states", *CLAIM[dialect], *FINISH[dialect]]
+    assert recorder.connections == 1
 
 
-def test_first_run_inserts_its_row_inside_the_claim(store: StateStore) -> None:
-    transactions = []
-    event.listen(store.engine, "commit", lambda conn: transactions.append("commit"))
-    counter = StatementCounter(store.engine)
+def test_first_run_inserts_its_row_before_the_claim(store: StateStore) -> None:
+    recorder = recording(store)
     runner(store, Alpha).run(now=NOW)
-    assert counter.statements == ["SELECT", "INSERT", "SELECT", "UPDATE", "UPDATE", "INSERT"]
-    assert len(transactions) == 2
+    dialect = store.dialect_name
+    claim = (
+        ["insert_state", "claim"]
+        if dialect == "postgresql"
+        else ["BEGIN", "insert_state", "lock", "mark_ongoing", "COMMIT"]
+    )
+    assert recorder.statements == ["read_states", *claim, *FINISH[dialect]]

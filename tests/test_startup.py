@@ -45,9 +45,46 @@ def test_version_and_help_import_no_database_library(tmp_path: Path, args: tuple
     assert packages.isdisjoint(DATABASE_LIBRARIES), sorted(packages & set(DATABASE_LIBRARIES))
 
 
-def test_a_run_on_a_current_schema_does_not_import_alembic(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "")
-    assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0  # migrates
-    packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
-    assert "sqlalchemy" in packages  # it did open the state database
-    assert "alembic" not in packages
+NOT_IN_A_TICK = ("sqlalchemy", "alembic", "sentry_sdk")
+
+JOBS = """
+from crontabber import App
+
+
+class Fine(App):
+    app_name = "fine"
+
+    def run(self):
+        pass
+
+
+class Failing(App):
+    app_name = "failing"
+
+    def run(self):
+        raise RuntimeError("reported, but with no DSN not to Sentry")
+"""
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_tick_imports_neither_sqlalchemy_nor_alembic_nor_sentry(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """Due jobs, a failing one included, and then an idle tick, on a current schema."""
+    (tmp_path / "tickjobs.py").write_text(JOBS)
+    url = request.getfixturevalue("pg_url") if store == "postgres" else ""
+    config = write_config(tmp_path, "tickjobs.Fine|5m\ntickjobs.Failing|5m", database_url=url)
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
+    for tick in ("due", "idle"):
+        packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
+        driver = "psycopg2" if store == "postgres" else "sqlite3"
+        assert driver in packages, tick  # it did open the state database
+        assert packages.isdisjoint(NOT_IN_A_TICK), (tick, sorted(packages & set(NOT_IN_A_TICK)))
+
+
+def test_a_tick_with_a_sentry_dsn_imports_sentry_only_for_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "tickjobs.py").write_text(JOBS)
+    dsn = "[sentry]\n    dsn=https://key@127.0.0.1:9/1\n"
+    config = write_config(tmp_path, "tickjobs.Fine|5m", extra=dsn)
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
+    assert "sentry_sdk" not in imported_packages(f"--admin.conf={config}", cwd=tmp_path)

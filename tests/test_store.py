@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from crontabber import sql
 from crontabber.errors import StateStoreError
 from crontabber.lease import LeasePolicy
-from crontabber.store import ClaimStatus, Holder, Outcome, StateStore, open_store
+from crontabber.store import ClaimStatus, Holder, JobState, Outcome, StateStore, open_store
 
 from .conftest import at, hold_claim
 
@@ -23,23 +23,32 @@ def claim(
     name: str = "job",
     *,
     now=NOW,
-    create=True,
     max_age=12 * HOUR,
     holder=None,
     due: bool | None = None,
 ):
-    """Claim ``name``; it is due at ``now`` by its next run, or as ``due`` says."""
+    """Claim ``name`` as the runner would at ``now``: as it was found due then, or
+    forced (``due=True``)."""
+    seen = store.load_states().get(name)
+    if due is None and seen is not None and seen.next_run is not None and seen.next_run > now:
+        return store.claim(  # not due at now: claim as seen before someone ran it
+            name,
+            depends_on=("dep",),
+            seen=JobState(name),
+            force=False,
+            lease=LeasePolicy(host="test-host", heartbeat_interval=HOUR, stale_intervals=100),
+            holder=holder or Holder("host-a", 111),
+            retry_after=dt.timedelta(minutes=5),
+        )
     return store.claim(
         name,
         depends_on=("dep",),
-        still_due=lambda state: (
-            due if due is not None else state.next_run is None or state.next_run <= now
-        ),
+        seen=seen,
+        force=bool(due),
         lease=LeasePolicy(
             host="test-host", heartbeat_interval=HOUR, stale_intervals=100, max_age=max_age
         ),
         holder=holder or Holder("host-a", 111),
-        create=create,
         retry_after=dt.timedelta(minutes=5),
     )
 
@@ -99,8 +108,18 @@ def test_failure_counts_errors_and_keeps_last_success(store: StateStore) -> None
 
 
 def test_not_due_after_someone_else_ran_it(store: StateStore) -> None:
+    seen = store.load_states().get("job")
     finish(store, claim(store).holder, next_run=NOW + HOUR)
-    assert claim(store, create=False).status is ClaimStatus.NOT_DUE
+    late = store.claim(
+        "job",
+        depends_on=(),
+        seen=seen,
+        force=False,
+        lease=LeasePolicy(host="h"),
+        holder=Holder("host-b", 2),
+        retry_after=dt.timedelta(minutes=5),
+    )
+    assert late.status is ClaimStatus.NOT_DUE
 
 
 def test_abandoned_claim_age_counts_whole_days(store: StateStore) -> None:
@@ -190,8 +209,8 @@ def test_times_read_back_as_aware_utc(store: StateStore) -> None:
 def test_row_lock_held_elsewhere_is_a_lost_race(pg_store: StateStore) -> None:
     finish(pg_store, claim(pg_store).holder)
     with pg_store.engine.connect() as other, other.begin():
-        other.execute(*sql.lock_state("postgresql", "job"))
-        result = claim(pg_store, now=NOW + 2 * HOUR, create=False)
+        other.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'job' FOR UPDATE")
+        result = claim(pg_store, now=NOW + 2 * HOUR)
     assert result.status is ClaimStatus.LOCKED
     assert pg_store.load_states()["job"].ongoing is None
 

@@ -1,0 +1,105 @@
+"""The state store on PostgreSQL: one statement, one round trip, per operation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from psycopg2.extras import Json
+
+from .records import JobState, ResetStatus, abandoned_error
+from .store import StateStore, rows_as_dicts
+
+UTC = dt.timezone.utc
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, dt.datetime) else value
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """Times in UTC, whatever the session's time zone (no SET is sent for it)."""
+    return {name: _utc(value) for name, value in row.items()}
+
+
+class PostgresStore(StateStore):
+    """:class:`StateStore` on PostgreSQL through psycopg2, in autocommit."""
+
+    dialect_name = "postgresql"
+
+    def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql[name], params)
+            return [_decoded(row) for row in rows_as_dicts(cursor)] if cursor.description else []
+
+    def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "read_states", params)
+
+    def _revision(self, connection: Any) -> str | None:
+        return self._execute(connection, "schema_revision", {})[0]["string_agg"]
+
+    def _claim(self, connection: Any, params: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        if create:
+            self._execute(connection, "insert_state", params)
+        rows = self._execute(connection, "claim", params)  # 55P03: see StateStore._retrying
+        if not rows:  # the row went away (reset) since the caller saw it: create it
+            self._execute(connection, "insert_state", params)
+            rows = self._execute(connection, "claim", params)
+        return rows[0]
+
+    def _recover(
+        self,
+        connection: Any,
+        state: JobState,
+        *,
+        reason: str,
+        params: dict[str, Any],
+        retry_after: dt.timedelta,
+        db_now: dt.datetime,
+    ) -> JobState | None:
+        error = abandoned_error(state, reason)
+        rows = self._execute(
+            connection,
+            "recover",
+            {
+                **params,
+                "error": Json(error),
+                "retry_after_seconds": retry_after.total_seconds(),
+                "abandoned_since": state.ongoing,
+                "abandoned_token": state.ongoing_token,
+                "exc_type": error["type"],
+                "exc_value": error["value"],
+                "log_token": f"abandoned:{state.ongoing_token}" if state.ongoing_token else None,
+            },
+        )
+        return JobState.from_values(rows[0]) if rows else None
+
+    def _finish(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[JobState | None, bool, bool | None]:
+        encoded = {**params, "error": Json(params["error"]) if params["error"] else None}
+        row = self._execute(connection, "finish", encoded)[0]
+        released = JobState.from_values(row) if row["app_name"] is not None else None
+        return released, row["logged"], row["logged_before"]
+
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql["beat"], params)
+            return bool(cursor.rowcount)
+
+    def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
+        return bool(self._execute(connection, "record_date", params)[0]["count"])
+
+    def _select_state(self, connection: Any, app_name: str) -> JobState:
+        return JobState.from_values(
+            self._execute(connection, "select_state", {"app_name": app_name})[0]
+        )
+
+    def _reset(
+        self, connection: Any, app_name: str, force: bool
+    ) -> tuple[ResetStatus, JobState | None]:
+        rows = self._execute(connection, "reset", {"app_name": app_name, "force": force})
+        if not rows:
+            return ResetStatus.ABSENT, None
+        state = JobState.from_values(rows[0])
+        return (ResetStatus.RESET if rows[0]["deleted"] else ResetStatus.ONGOING), state
