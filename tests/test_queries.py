@@ -1,0 +1,111 @@
+"""Every named statement of postgresql.sql and sqlite.sql runs against a database
+built by the migrations, and the store uses each one (and only those)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2.extras import Json
+
+from crontabber import database
+from crontabber.queries import queries
+from crontabber.store import StateStore
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+PACKAGE = Path(database.__file__).parent
+
+# One value for every parameter any statement takes.
+VALUES = {
+    "app_name": "job",
+    "depends_on": ["dep"],
+    "dead_token": None,
+    "max_age_seconds": 3600.0,
+    "lease_seconds": 90.0,
+    "host": "host",
+    "pid": 1,
+    "token": "token",
+    "force": False,
+    "seen_next_run": None,
+    "error": {"type": "E", "value": "v", "traceback": ""},
+    "retry_after_seconds": 300.0,
+    "abandoned_since": NOW,
+    "abandoned_token": "old",
+    "exc_type": "E",
+    "exc_value": "v",
+    "exc_traceback": "",
+    "log_token": "log-token",
+    "next_run": NOW,
+    "started": NOW,
+    "failed": True,
+    "last_success": NOW,
+    "finished": NOW,
+    "duration": dt.timedelta(seconds=2),
+    "success": None,
+    "date": NOW,
+    "now": NOW,
+    "log_time": NOW,
+    "superseded": False,
+}
+
+
+def parameters(text: str, pattern: str) -> set[str]:
+    return set(re.findall(pattern, text))
+
+
+def test_the_store_uses_every_statement_and_only_those() -> None:
+    for dialect, module in (("postgresql", "store_postgresql.py"), ("sqlite", "store_sqlite.py")):
+        code = (PACKAGE / module).read_text() + (PACKAGE / "store.py").read_text()
+        used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
+        defined = set(queries(dialect)) - {"abandoned"}  # a fragment, inlined
+        assert used >= defined, (dialect, sorted(defined - used))
+
+
+@pytest.mark.postgres
+def test_every_postgresql_statement_runs_on_a_migrated_database(pg_store: StateStore) -> None:
+    connection = database.connect(pg_store.url)
+    connection.autocommit = False
+    try:
+        for name, text in queries("postgresql").items():
+            if name == "abandoned":
+                continue
+            needed = parameters(text, r"%\((\w+)\)s")
+            values = {key: VALUES[key] for key in needed}
+            if "error" in values:
+                values["error"] = Json(values["error"])
+            with connection.cursor() as cursor:
+                try:
+                    cursor.execute(text, values)
+                except psycopg2.Error as exc:
+                    pytest.fail(f"{name}: {exc}")
+            connection.rollback()
+    finally:
+        connection.close()
+
+
+def test_every_sqlite_statement_runs_on_a_migrated_database(tmp_path: Path) -> None:
+    from crontabber.store import open_store
+    from crontabber.store_sqlite import encode
+
+    store = open_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    store.ensure_schema()
+    store.close()
+    connection = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+    try:
+        for name, text in queries("sqlite").items():
+            if name == "abandoned":
+                continue
+            needed = parameters(text, r":(\w+)")
+            values = {key: encode(VALUES[key]) for key in needed}
+            connection.execute("BEGIN")
+            try:
+                connection.execute(text, values).fetchall()
+            except sqlite3.Error as exc:
+                pytest.fail(f"{name}: {exc}")
+            connection.execute("ROLLBACK")
+    finally:
+        connection.close()
