@@ -163,6 +163,18 @@ def audit_ghosts(specs: Sequence[JobSpec], states: dict[str, JobState]) -> list[
     return sorted(name for name in states if name not in configured)
 
 
+NAGIOS_VALUE_LIMIT = 200  # characters of an error value in a check result
+
+
+def nagios_text(value: object) -> str:
+    """An error value fit for one Nagios check line: one line, no ``|`` (Nagios reads
+    what follows it as performance data), at most NAGIOS_VALUE_LIMIT characters."""
+    text = " ".join(str(value).split()).replace("|", "/")
+    if len(text) > NAGIOS_VALUE_LIMIT:
+        text = text[: NAGIOS_VALUE_LIMIT - 3] + "..."
+    return text
+
+
 @dataclass(frozen=True)
 class NagiosVerdict:
     status: int  # 0 OK, 1 WARNING, 2 CRITICAL
@@ -190,7 +202,8 @@ def nagios(
         if state.failed_last_time:
             error = state.last_error or {}
             text = (
-                f"{spec.app_name} ({spec.class_path}) | {error.get('type')} | {error.get('value')}"
+                f"{spec.app_name} ({spec.class_path}) | {error.get('type')} | "
+                f"{nagios_text(error.get('value'))}"
             )
             if spec.is_backfill and state.error_count == 1:
                 warning.append(text)

@@ -119,6 +119,7 @@ def connect(url: DatabaseURL) -> Any:
         connection = psycopg2.connect(**url.connect_args)
         connection.autocommit = True
         return connection
+    create_sqlite_file(url.connect_args["database"])
     connection = sqlite3.connect(
         url.connect_args["database"], timeout=SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
     )
@@ -193,6 +194,7 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
             },
         )
         return sa.create_engine(sa_url, use_native_hstore=False)
+    create_sqlite_file(url.connect_args["database"])
     engine = sa.create_engine(
         sa.URL.create("sqlite", database=url.connect_args["database"]),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},

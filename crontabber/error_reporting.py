@@ -47,6 +47,9 @@ def _init(dsn: str) -> Any:
         default_integrations=False,
         auto_enabling_integrations=False,
         send_default_pii=False,
+        # Frame variables would carry connection strings and passwords (a job's
+        # dsn, its resource's keyword arguments): events hold the traceback only.
+        include_local_variables=False,
     )
 
 

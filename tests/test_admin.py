@@ -130,6 +130,23 @@ def test_nagios_ok_warning_critical(store: StateStore) -> None:
     assert "backfilled (tests.test_admin.Backfilled) | OSError | disk full" in verdict.line
 
 
+def test_nagios_error_values_are_one_short_line_without_pipes(store: StateStore) -> None:
+    class Noisy(App):
+        app_name = "noisy"
+
+        def run(self) -> None:
+            raise ValueError("first line | not perfdata\nsecond line\n" + "x" * 2_000_000)
+
+    Runner([make_spec(Noisy)], store).run(now=NOW)
+    verdict = admin.nagios([make_spec(Noisy)], store.load_states(), NOW, dt.timedelta(hours=12))
+    assert verdict.status == 2
+    assert "\n" not in verdict.line
+    assert verdict.line.count("|") == 2  # the separators only
+    assert "first line / not perfdata second line xxx" in verdict.line
+    value = verdict.line.split(" | ")[-1]
+    assert len(value) == admin.NAGIOS_VALUE_LIMIT and value.endswith("...")
+
+
 def test_nagios_critical_for_a_stale_claim(store: StateStore) -> None:
     hold_claim(store, "extract", NOW - dt.timedelta(hours=30))
     verdict = admin.nagios(SPECS, store.load_states(), NOW, dt.timedelta(hours=12))

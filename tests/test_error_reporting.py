@@ -16,12 +16,16 @@ import pytest
 from .clitools import run_crontabber, write_config
 
 JOBS = """
+import os
+
 from crontabber import App
 
 class Boom(App):
     app_name = "boom"
 
     def run(self):
+        password = os.environ.get("JOB_PASSWORD", "")
+        dsn = "postgresql://ops:" + password + "@db.example/jobs"
         raise ZeroDivisionError("the numbers did not add up")
 """
 
@@ -80,11 +84,14 @@ def project_with_dsn(tmp_path: Path, dsn: str) -> Path:
 
 def test_job_failure_is_sent_with_the_app_name_tag(tmp_path: Path, sentry: FakeSentry) -> None:
     config = project_with_dsn(tmp_path, sentry.dsn)
-    result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
+    result = run_crontabber(
+        f"--admin.conf={config}", cwd=tmp_path, env={"JOB_PASSWORD": "Pa55-in-a-local"}
+    )
     assert result.status == 0
     sent = b"".join(sentry.bodies).decode()
     assert "ZeroDivisionError" in sent
     assert '"app_name":"boom"' in sent.replace(" ", "")
+    assert "Pa55-in-a-local" not in sent  # no frame variables, so no secrets in them
 
 
 def test_sentry_failing_never_breaks_a_run(tmp_path: Path, broken_sentry: FakeSentry) -> None:

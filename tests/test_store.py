@@ -226,6 +226,16 @@ def test_unreachable_database_is_a_one_line_error() -> None:
     assert "\n" not in message
 
 
+def test_a_new_sqlite_state_file_is_readable_by_its_owner_only(tmp_path) -> None:
+    """Its rows hold error values and tracebacks."""
+    path = tmp_path / "state.sqlite"
+    store = open_store(f"sqlite:///{path}")
+    store.load_states()  # creates and migrates it
+    store.close()
+    for made in tmp_path.iterdir():
+        assert made.stat().st_mode & 0o777 == 0o600, made.name
+
+
 def test_unsupported_database_url() -> None:
     with pytest.raises(StateStoreError, match="unsupported database 'mysql'"):
         open_store("mysql://localhost/x")
