@@ -146,21 +146,42 @@ class ResetResult:
 def reset_job(
     store: StateStore, specs: Sequence[JobSpec], name: str, *, force: bool
 ) -> ResetResult:
-    """Forget a job's state; its log rows stay. An ongoing job needs ``force``."""
-    spec = find_job(specs, name)
-    status, state = store.reset(spec.app_name, force=force)
+    """Forget a job's state; its log rows stay. An ongoing job needs ``force``.
+
+    ``name`` is a configured job's app name or class, or the app name of a ghost:
+    a job only the state table still knows (see :func:`audit_ghosts`).
+    """
+    try:
+        app_name = find_job(specs, name).app_name
+    except UnknownJob:
+        if name not in store.load_states():
+            raise
+        app_name = name  # a ghost
+    status, state = store.reset(app_name, force=force)
     if status is ResetStatus.ONGOING:
         raise JobIsOngoing(
-            f"{spec.app_name} is running on {state.ongoing_host} pid {state.ongoing_pid} since "
+            f"{app_name} is running on {state.ongoing_host} pid {state.ongoing_pid} since "
             f"{state.ongoing:%Y-%m-%d %H:%M:%S} UTC; not reset (use --force to reset it anyway)"
         )
-    return ResetResult(spec.app_name, status is ResetStatus.RESET)
+    return ResetResult(app_name, status is ResetStatus.RESET)
 
 
 def audit_ghosts(specs: Sequence[JobSpec], states: dict[str, JobState]) -> list[str]:
     """App names with state in the database but absent from this configuration."""
     configured = {spec.app_name for spec in specs}
     return sorted(name for name in states if name not in configured)
+
+
+def remove_ghosts(store: StateStore, specs: Sequence[JobSpec]) -> list[ResetResult]:
+    """Forget every ghost's state, each in its own transaction (its log rows stay).
+
+    A ghost is no configured job, so nothing runs it: one still marked ongoing is
+    removed too.
+    """
+    return [
+        reset_job(store, specs, name, force=True)
+        for name in audit_ghosts(specs, store.load_states())
+    ]
 
 
 NAGIOS_VALUE_LIMIT = 200  # characters of an error value in a check result

@@ -28,6 +28,7 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # SIGINT
 EXIT_TERMINATED = 143  # SIGTERM
 NAGIOS_UNKNOWN = 3
+CONFIGTEST_MAX = 125
 
 log = logging.getLogger("crontabber")
 
@@ -125,6 +126,10 @@ def reset_job(settings: Settings, store: StateStore) -> int:
 def audit_ghosts(settings: Settings, store: StateStore) -> int:
     from . import admin
 
+    if settings.command.force:
+        for result in admin.remove_ghosts(store, settings.specs):
+            print(f"removed {result.app_name}" if result.was_reset else result.message)
+        return EXIT_OK
     for name in admin.audit_ghosts(settings.specs, store.load_states()):
         print(name)
     return EXIT_OK
@@ -175,7 +180,9 @@ def configtest(settings: Settings) -> int:
         print(f"configuration OK: {len(settings.specs)} jobs")
         return EXIT_OK
     misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
-    return max(len(misconfigured), 1)
+    # An exit status is a byte: 256 problems would read as 0. 125 and up mean "that many
+    # or more" (126 and up are the shell's own).
+    return min(max(len(misconfigured), 1), CONFIGTEST_MAX)
 
 
 def sentrytest(settings: Settings) -> int:

@@ -264,6 +264,41 @@ def test_reset_of_an_ongoing_job_needs_force(project: Path, pg_url: str) -> None
     assert cli(project, "--reset-job=hello", "--force", db=pg_url).status == 0
 
 
+@pytest.mark.postgres
+def test_ghosts_can_be_reset_one_by_one_or_removed_all_at_once(project: Path, pg_url: str) -> None:
+    from crontabber.store import open_store
+
+    store = open_store(pg_url)
+    hold_claim(store, "retired-running")  # a ghost still marked ongoing
+    hold_claim(store, "retired-a")
+    hold_claim(store, "retired-b")
+    store.close()
+    assert cli(project, db=pg_url).status == 0  # hello and broken have state too
+    assert cli(project, "--audit-ghosts", db=pg_url).stdout == (
+        "retired-a\nretired-b\nretired-running\n"
+    )
+    one = cli(project, "--reset-job=retired-b", "--force", db=pg_url)
+    assert one.status == 0 and one.stdout == "reset retired-b: it will run as if it had never run\n"
+    removed = cli(project, "--audit-ghosts", "--force", db=pg_url)
+    assert removed.status == 0, removed.stderr
+    assert removed.stdout == "removed retired-a\nremoved retired-running\n"
+    assert cli(project, "--audit-ghosts", db=pg_url).stdout == ""
+    listed = cli(project, "--list-jobs", "--json", db=pg_url)
+    assert {job["app_name"] for job in map(json.loads, listed.stdout.splitlines())} == {
+        "hello",
+        "broken",
+    }
+
+
+def test_configtest_exit_status_never_wraps_to_zero(tmp_path: Path) -> None:
+    (tmp_path / "cmdjobs.py").write_text(JOBS)
+    lines = "\n".join(f"nowhere.Job{n}|5m" for n in range(300))
+    config = write_config(tmp_path, lines)
+    result = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=tmp_path)
+    assert result.status == 125  # 300 misconfigured jobs: "125 or more"
+    assert len(result.stdout.splitlines()) == 300
+
+
 def test_configtest_exit_status_counts_misconfigured_jobs(tmp_path: Path) -> None:
     (tmp_path / "cmdjobs.py").write_text(JOBS)
     good = write_config(tmp_path, "cmdjobs.Hello|5m\ncmdjobs.Broken|1h")
