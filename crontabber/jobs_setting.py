@@ -16,6 +16,9 @@ from .schedule import CronSchedule, FrequencySchedule, Schedule, parse_zone, zon
 
 _FREQUENCY = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+# Longer frequencies overflow datetime arithmetic (dates end in year 9999).
+MAX_FREQUENCY = dt.timedelta(days=36500)
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CRON = re.compile(r"^cron\s*\((.*)\)$", re.IGNORECASE)
 _USAGE = (
@@ -54,7 +57,13 @@ def parse_frequency(text: str) -> dt.timedelta:
             f"bad frequency {text.strip()!r}: use a whole number and m, h or d "
             f"(e.g. 5m, 1h, 2d){hint}"
         )
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    count, unit = int(match.group(1)), match.group(2)
+    if count * _UNIT_SECONDS[unit] > MAX_FREQUENCY.total_seconds():
+        raise ConfigError(
+            f"bad frequency {text.strip()!r}: at most {MAX_FREQUENCY.days}d "
+            "(a next run further away than that cannot be computed)"
+        )
+    return dt.timedelta(**{_UNITS[unit]: count})
 
 
 def parse_clock_time(text: str) -> dt.time:

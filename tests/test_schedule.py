@@ -57,6 +57,9 @@ def test_entry_without_zone_takes_the_default() -> None:
     ("entry", "message"),
     [
         ("a.B|5x", "bad frequency '5x'"),
+        ("a.B|3000000d", "bad frequency '3000000d': at most 36500d"),
+        ("a.B|99999999999d", "bad frequency '99999999999d': at most 36500d"),
+        ("a.B|876001h", "bad frequency '876001h': at most 36500d"),
         ("a.B|0m", "bad frequency '0m'"),
         ("a.B|m", "bad frequency 'm'"),
         ("a.B|0 2 * * *", "for a cron expression write cron(0 2 * * *)"),
