@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import graphlib
 import importlib
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,13 @@ def spec_for(
     """
     if not isinstance(app_class, type) or not callable(getattr(app_class, "run", None)):
         raise ConfigError(f"job {line.class_path!r} is not a class with a run() method")
+    try:  # a run makes it as App makes it: app_class(config, job_information)
+        inspect.signature(app_class).bind(None, None)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"job {line.class_path!r} cannot be made as {line.class_name}(config, "
+            "job_information): derive it from crontabber.App"
+        ) from None
     app_name = getattr(app_class, "app_name", "")
     if not app_name or not isinstance(app_name, str):
         raise ConfigError(f"job {line.class_path!r} has no app_name")

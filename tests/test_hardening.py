@@ -43,3 +43,17 @@ def test_a_frequency_too_long_to_compute_is_a_configuration_error(project: Path)
         )
         run = run_crontabber(f"--admin.conf={config}", cwd=project)
         assert run.status == 1 and "Traceback" not in run.stderr
+
+
+def test_a_class_that_is_not_an_app_is_a_configuration_error(project: Path) -> None:
+    """It used to pass --configtest, then fail every run with "Plain() takes no arguments"."""
+    (project / "plainjobs.py").write_text(
+        "class Plain:\n    app_name = 'plain'\n\n    def run(self):\n        pass\n"
+    )
+    config = write_config(project, "plainjobs.Plain|5m\nmyjobs.Hello|5m")
+    checked = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=project)
+    assert checked.status == 1
+    assert checked.stdout == (
+        "job 'plainjobs.Plain' cannot be made as Plain(config, job_information): "
+        "derive it from crontabber.App\n"
+    )
