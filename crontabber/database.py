@@ -57,9 +57,11 @@ def safe_url(url: object) -> str:
             credentials, _, location = netloc.rpartition("@")
             user = credentials.split(":", 1)[0]
             netloc = f"{user}:***@{location}" if ":" in credentials else netloc
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if netloc == parts.netloc and not any(key.lower() == "password" for key, _ in pairs):
+            return text  # nothing to hide: as written
         query = "&".join(
-            f"{key}={'***' if key.lower() == 'password' else value}"
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            f"{key}={'***' if key.lower() == 'password' else value}" for key, value in pairs
         )
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
@@ -103,7 +105,10 @@ def _sqlite_path(parts: Any) -> str:
     path = unquote(parts.path)
     if parts.netloc:
         raise ValueError("use sqlite:///relative/path or sqlite:////absolute/path")
-    return path[1:] if path.startswith("/") else path
+    path = path[1:] if path.startswith("/") else path
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        raise ValueError("the state must outlive a run: name a file, not memory")
+    return path
 
 
 def connect(url: DatabaseURL) -> Any:

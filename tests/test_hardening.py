@@ -57,3 +57,39 @@ def test_a_class_that_is_not_an_app_is_a_configuration_error(project: Path) -> N
         "job 'plainjobs.Plain' cannot be made as Plain(config, job_information): "
         "derive it from crontabber.App\n"
     )
+
+
+SECRET_URLS = [
+    ("postgresql://ops@127.0.0.1:9/db?password=S3cretQ", 1, "cannot reach the state database"),
+    ("postgresql://ops:S3cret@x@127.0.0.1:9/db", 1, "cannot reach the state database"),
+    ("postgresql://ops:S3cret@127.0.0.1:59x9/db", 1, "its port is not a number"),
+]
+COMMANDS = [[], ["-l"], ["-l", "--json"], ["-n"], ["-r", "hello"], ["--migrate"]]
+COMMANDS += [["--audit-ghosts"], ["--graph"]]
+
+
+@pytest.mark.parametrize(("url", "status", "says"), SECRET_URLS)
+def test_no_output_shows_a_password_whatever_the_url_form(
+    project: Path, url: str, status: int, says: str
+) -> None:
+    config = write_config(project, "myjobs.Hello|5m", database_url=url)
+    for command in COMMANDS:
+        result = run_crontabber(f"--admin.conf={config}", *command, cwd=project)
+        output = result.stdout + result.stderr
+        assert "S3cret" not in output, (command, output)
+        migrating = command == ["--migrate"] and "port" not in says
+        assert (says if not migrating else "migrating the state database") in output
+        assert len(output.strip().splitlines()) == 1, (command, output)
+        assert result.status == (3 if command == ["-n"] else status), (command, output)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://"])
+def test_a_state_database_in_memory_is_refused(project: Path, url: str) -> None:
+    config = write_config(project, "myjobs.Hello|5m", database_url=url)
+    result = run_crontabber(f"--admin.conf={config}", cwd=project)
+    assert result.status == 1
+    assert result.stderr == (
+        f"crontabber: bad database URL '{url}': the state must outlive a run: "
+        "name a file, not memory\n"
+    )
+    assert not (project / "ran.txt").exists()
