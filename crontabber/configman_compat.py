@@ -13,6 +13,11 @@ on a modern Python, and each is mended here before configman is used:
    keys with two or more missing parts the intermediate temporary is garbage
    collected at once and the lookup fails with ``ReferenceError``.
 
+4. An option whose ``reference_value_from`` names an option that was declared
+   directly (crontabber declares ``resource.postgresql.host`` and its kin)
+   makes ``ConfigurationManager`` fail with ``KeyError``: it only tracks the
+   targets it created itself. (Not a Python-version problem: a configman bug.)
+
 Call :func:`load` (not ``import configman``) wherever configman is needed; it
 applies the patches once and returns the configman module.
 """
@@ -83,15 +88,34 @@ def fix_dotdict_acquisition(dotdict_module: types.ModuleType) -> None:
     cls.__getitem__ = __getitem__
 
 
+def fix_declared_reference_targets(config_manager_module: types.ModuleType) -> None:
+    """Track declared reference targets too, so their values reach the options referring to them."""
+    cls = config_manager_module.ConfigurationManager
+    create = cls._create_reference_value_options
+    option_class = config_manager_module.Option
+
+    def _create_reference_value_options(self: Any, keys: list[str], finished_keys: Any) -> Any:
+        targets = create(self, keys, finished_keys)
+        for key in keys:
+            an_option = self.option_definitions[key]
+            if isinstance(an_option, option_class) and an_option.reference_value_from:
+                targets.add(f"{an_option.reference_value_from}.{key.rsplit('.', 1)[-1]}")
+        return targets
+
+    cls._create_reference_value_options = _create_reference_value_options
+
+
 def load() -> types.ModuleType:
     """Apply every workaround (once) and return the ``configman`` module."""
     global _applied
     restore_collections_aliases()
     restore_getargspec()
     import configman
+    import configman.config_manager
     import configman.dotdict
 
     if not _applied:
         fix_dotdict_acquisition(configman.dotdict)
+        fix_declared_reference_targets(configman.config_manager)
         _applied = True
     return configman

@@ -106,3 +106,30 @@ def test_load_is_idempotent() -> None:
 
     first = configman_compat.load()
     assert configman_compat.load() is first
+
+
+REFERENCE_TO_DECLARED = """
+from crontabber import configman_compat
+configman = configman_compat.load() if PATCHED else None
+if not PATCHED:
+    configman_compat.restore_collections_aliases()
+    configman_compat.restore_getargspec()
+    import configman
+root = configman.Namespace()
+root.namespace("resource").namespace("postgresql").add_option("host", default="db.example.com")
+root.namespace("job").add_option("host", default="", reference_value_from="resource.postgresql")
+manager = configman.ConfigurationManager([root], values_source_list=[], argv_source=[])
+print(manager.get_config().job.host)
+"""
+
+
+def test_reference_to_a_declared_option_needed() -> None:
+    result = python("PATCHED = False\n" + REFERENCE_TO_DECLARED)
+    assert result.returncode != 0
+    assert "KeyError: 'resource.postgresql.host'" in result.stderr
+
+
+def test_reference_to_a_declared_option_works() -> None:
+    result = python("PATCHED = True\n" + REFERENCE_TO_DECLARED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "db.example.com"
