@@ -166,6 +166,10 @@ class PostgreSQLConnectionFactory:
             )
         return namespace
 
+    # The options a job's own [[class-Name]] section may give for this resource,
+    # each empty by default (see crontabber.mixins.with_transactional_resource).
+    job_section_options = get_required_config
+
     def connect(self) -> psycopg2.extensions.connection:
         """A new connection; an error never carries the password."""
         log.debug("connecting to PostgreSQL %s", describe(self.params))
@@ -230,7 +234,7 @@ class TransactionExecutor:
             try:
                 return self._attempt(function, args, kwargs)
             except Exception as exc:
-                if retry >= self.max_retries or not self.connection_factory.is_transient(exc):
+                if retry >= self.max_retries or not self.is_transient(exc):
                     raise
                 retry += 1
                 pause = self.delay(retry)
@@ -244,6 +248,14 @@ class TransactionExecutor:
                     pause,
                 )
                 self.sleep(pause)
+                self.before_retry()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is worth another attempt on a new connection."""
+        return self.connection_factory.is_transient(exc)
+
+    def before_retry(self) -> None:
+        """Called after the pause, before the next attempt (nothing here)."""
 
     def _attempt(self, function: Callable[..., T], args: tuple, kwargs: dict) -> T:
         with self.connection_factory() as connection:
