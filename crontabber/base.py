@@ -43,8 +43,28 @@ class App:
 
     @classmethod
     def get_required_config(cls) -> Any:
-        """The job's own options, as configman expects to find them."""
-        return cls.required_config
+        """The job's options: the ``required_config`` of every class in its MRO, merged.
+
+        As configman's ``RequiredConfig`` does: a subclass's options join, and
+        override, those of its bases. A class that has none gives None.
+        """
+        found = [
+            klass.__dict__["required_config"]
+            for klass in reversed(cls.__mro__)
+            if klass.__dict__.get("required_config") is not None
+        ]
+        if len(found) <= 1:
+            return found[0] if found else None
+        from . import configman_compat
+
+        merged = configman_compat.load().Namespace()
+        for namespace in found:
+            merged.update(namespace)
+        return merged
+
+    def _run_proxy(self, *args: Any, **kwargs: Any) -> Any:
+        """The original's indirection to ``run``; kept for apps that call it."""
+        return self.run(*args, **kwargs)
 
     def run(self, *args: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement run()")

@@ -8,6 +8,7 @@ durations are what the runner and the state store take.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 import warnings
@@ -16,11 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .job_config import apply_job_section_options, local_keys
 from .jobs import JobSpec, graph_problems, import_class, spec_for
 from .jobs_setting import JobLine, parse_job_entry, split_jobs_setting
 from .schedule import UTC, parse_zone
 
 STATE_FILE_NAME = "crontabber.sqlite"
+
+log = logging.getLogger("crontabber")
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class JobsSetting:
                 self.problems.append(JobProblem((entry,), str(exc)))
                 continue
             self.jobs.append((line, app_class))
-            own_options = getattr(app_class, "required_config", None) or {}
+            own_options = job_options(app_class) or {}
             namespace = self.required_config.namespace(namespace_name(line))
             for key, option in dict(own_options).items():
                 namespace[key] = option
@@ -74,6 +78,17 @@ class JobsSetting:
 
     def __hash__(self) -> int:
         return hash(self.text)
+
+
+def job_options(app_class: type) -> Any:
+    """A job class's options: ``get_required_config()`` (every base's, merged), else its own."""
+    get = getattr(app_class, "get_required_config", None)
+    if callable(get):
+        try:
+            return get()
+        except TypeError:  # not a classmethod: the options of the class itself
+            pass
+    return getattr(app_class, "required_config", None)
 
 
 def namespace_name(line: JobLine) -> str:
@@ -120,6 +135,8 @@ class Settings:
     sentry_dsn: str = ""
     command: Command = field(default_factory=Command)
     problems: tuple[JobProblem, ...] = field(default=())
+    # Said once as a WARNING, not stopping the run: unknown options without --admin.strict.
+    warnings: tuple[str, ...] = field(default=())
     # configman's mapping: each job's options acquire from it through weak references.
     raw_config: Any = field(default=None, compare=False, repr=False)
 
@@ -202,7 +219,11 @@ def definitions() -> Any:
     pg.add_option("password", default="", doc="PostgreSQL password", secret=True)
     sentry = root.namespace("sentry")
     sentry.add_option(
-        "dsn", default="", doc="Sentry DSN: job failures are reported there", secret=True
+        "dsn",
+        default="",
+        doc="Sentry DSN: job failures are reported there",
+        secret=True,
+        reference_value_from="secrets.sentry",
     )
     root.add_option("list-jobs", default=False, short_form="l", doc="list the jobs and their state")
     root.add_option("json", default=False, doc="with --list-jobs: one JSON object per job")
@@ -258,11 +279,37 @@ def config_path_from_argv(argv: Sequence[str]) -> str | None:
 
 @dataclass(frozen=True)
 class RawConfig:
-    """What configman read: its mapping, the config file, options it did not know."""
+    """What configman read: its mapping, the config file, options it did not know,
+    and whether ``--admin.strict`` makes those an error."""
 
     config: Any
     conf_path: str | None
     unknown_options: tuple[str, ...] = ()
+    strict: bool = False
+
+
+def _manager_class(configman: Any) -> type:
+    """configman's ConfigurationManager, leaving ``admin.strict`` to crontabber.
+
+    configman raises on the first unknown option under ``admin.strict``; here
+    it always warns, so every unknown option can be named, and strictness is
+    kept for :func:`settings_from`.
+    """
+
+    class Manager(configman.ConfigurationManager):  # type: ignore[misc, name-defined]
+        strict = False
+
+        def _check_for_mismatches(self, known_keys: Any) -> None:
+            option = self.option_definitions.admin.strict
+            saved = option.default
+            Manager.strict = bool(option.value)
+            option.default = False
+            try:
+                super()._check_for_mismatches(known_keys)
+            finally:
+                option.default = saved
+
+    return Manager
 
 
 def read_config(argv: Sequence[str]) -> RawConfig:
@@ -284,9 +331,10 @@ def read_config(argv: Sequence[str]) -> RawConfig:
     from configman.value_sources.source_exceptions import ValueException
 
     try:
+        manager_class = _manager_class(configman)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            manager = configman.ConfigurationManager(
+            manager = manager_class(
                 [definitions()],
                 values_source_list=[
                     configman.ConfigFileFutureProxy,
@@ -314,7 +362,9 @@ def read_config(argv: Sequence[str]) -> RawConfig:
         if str(warning.message).startswith("Invalid options:")
         for name in str(warning.message).split(":", 1)[1].split(",")
     ]
-    return RawConfig(config, conf_path, tuple(unknown))
+    # As in the original, every job's section acquires ``logger`` from the top.
+    config.logger = logging.getLogger("crontabber")
+    return RawConfig(config, conf_path, tuple(unknown), strict=manager_class.strict)
 
 
 def database_url(config: Any, conf_path: str | None) -> str:
@@ -353,18 +403,31 @@ def settings_from(raw: RawConfig) -> Settings:
     specs = []
     for line, app_class in jobs_setting.jobs:
         name = namespace_name(line)
-        if name not in config.crontabber:  # a job without options of its own
+        if name not in local_keys(config.crontabber):  # a job without options of its own
             config.crontabber[name] = type(config)()
+        apply_job_section_options(app_class, config.crontabber[name])
         try:
             specs.append(spec_for(line, app_class, config.crontabber[name], default_zone))
         except ConfigError as exc:
             problems.append(JobProblem((line.class_path,), str(exc)))
-    configured = {namespace_name(line) for line, _ in jobs_setting.jobs}
-    for name in raw.unknown_options:
-        namespace = name.split(".")[1] if name.startswith("crontabber.class-") else None
-        if namespace is not None and namespace not in configured:
-            continue  # options of a job that is not in the jobs list: harmless
-        problems.append(JobProblem((), f"unknown option {name!r} in the configuration"))
+    command = command_from(config)
+    unknown = unknown_options(raw, {namespace_name(line) for line, _ in jobs_setting.jobs})
+    state_url = database_url(config, raw.conf_path)
+    warnings_: tuple[str, ...] = tuple(filter(None, [foreign_state_class(config, state_url)]))
+    if raw.strict or command.name == "configtest":
+        because = " (--admin.strict)" if raw.strict else ""
+        problems.extend(
+            JobProblem((name,), f"unknown option {name!r} in the configuration{because}")
+            for name in unknown
+        )
+    else:
+        warnings_ += tuple(
+            f"unknown option {name!r} in the configuration: ignored "
+            "(--admin.strict makes it an error)"
+            for name in unknown
+        )
+    for message in warnings_:
+        log.warning("%s", message)
     problems.extend(JobProblem(subjects, message) for subjects, message in graph_problems(specs))
     if config.crontabber.error_retry_time < 0:
         raise ConfigError("crontabber.error_retry_time must not be negative")
@@ -375,7 +438,8 @@ def settings_from(raw: RawConfig) -> Settings:
     if config.crontabber.max_ongoing_age_hours <= 0:
         raise ConfigError("crontabber.max_ongoing_age_hours must be positive")
     return Settings(
-        command=command_from(config),
+        command=command,
+        warnings=warnings_,
         sentry_dsn=config.sentry.dsn,
         auto_migrate=bool(config.crontabber.auto_migrate),
         heartbeat_interval=dt.timedelta(seconds=config.crontabber.heartbeat_interval),
@@ -383,13 +447,39 @@ def settings_from(raw: RawConfig) -> Settings:
         host_name=config.crontabber.host_name,
         state_retry=dt.timedelta(seconds=config.crontabber.state_retry_seconds),
         specs=tuple(specs),
-        database_url=database_url(config, raw.conf_path),
+        database_url=state_url,
         error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),
         max_ongoing_age=dt.timedelta(hours=config.crontabber.max_ongoing_age_hours),
         log_level=str(config.logging.level).upper(),
         problems=tuple(problems),
         raw_config=config,
     )
+
+
+def foreign_state_class(config: Any, state_url: str) -> str | None:
+    """A warning when the state goes to SQLite while ``[resource] [[postgresql]]`` names
+    a connection class of its own: the original kept its state through that class."""
+    chosen = config.resource.postgresql.get("database_class")
+    if not state_url.startswith("sqlite") or chosen is None:
+        return None
+    name = f"{chosen.__module__}.{chosen.__qualname__}" if isinstance(chosen, type) else chosen
+    if name == "crontabber.connection_factory.ConnectionFactory":
+        return None
+    return (
+        f"the state database is {state_url}: [resource] [[postgresql]] names "
+        f"database_class={name}, whose options crontabber does not read for its own "
+        "state; set crontabber.database_url to keep the original's state"
+    )
+
+
+def unknown_options(raw: RawConfig, configured: set[str]) -> list[str]:
+    """The unknown options worth a word: those of a job not in the jobs list are harmless."""
+    names = []
+    for name in raw.unknown_options:
+        namespace = name.split(".")[1] if name.startswith("crontabber.class-") else None
+        if namespace is None or namespace in configured:
+            names.append(name)
+    return names
 
 
 def command_from(config: Any) -> Command:

@@ -18,11 +18,11 @@ import inspect
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from . import configman_compat
-from .resources import PostgreSQLConnectionFactory, TransactionExecutor, option
+from .job_config import local_keys
 
 __all__ = [
     "ProcessTimeout",
@@ -40,6 +40,8 @@ __all__ = [
 
 C = TypeVar("C", bound=type)
 POSTGRES = "database"
+POSTGRES_FACTORY = "crontabber.connection_factory.ConnectionFactory"
+POSTGRES_REFERENCE = "resource.postgresql"
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_BACKOFF_SECONDS = 1.0
 
@@ -47,64 +49,135 @@ DEFAULT_BACKOFF_SECONDS = 1.0
 def as_backfill_cron_app(cls: C) -> C:
     """Mark a job as a backfill job (``is_backfill = True``); the runner does the rest."""
     cls.is_backfill = True
+    cls._is_backfill_app = True  # the original's name for the mark
     return cls
 
 
 # -- transactional resources ------------------------------------------------
 
 
-def with_transactional_resource(resource_class: type | str, name: str) -> Callable[[C], C]:
+def with_transactional_resource(
+    resource_class: type | str, name: str, reference_value_from: str | None = None
+) -> Callable[[C], C]:
     """Give the job ``self.<name>_connection_factory`` and ``self.<name>_transaction_executor``.
 
-    ``resource_class`` (a class or its dotted path) is built as
-    ``resource_class(self.config)`` the first time the job uses it; see
-    :class:`crontabber.resources.ConnectionFactory`. Its options (from its
-    ``get_required_config()``, if it has one) and ``<name>_max_retries``
-    (default 3) and ``<name>_backoff_seconds`` (default 1.0) are added to the
-    job's ``required_config``.
+    As in the original crontabber, the job's options get a namespace ``<name>``
+    holding two class options, ``<name>_class`` (default ``resource_class``, a
+    class or its dotted path) and ``<name>_transaction_executor_class`` (default
+    :class:`crontabber.transaction_executor.TransactionExecutor`), whose
+    defaults come from ``reference_value_from`` (``resource.postgresql`` for
+    PostgreSQL) when given; configman adds the chosen classes' own options to
+    the namespace. The job's own section gets ``<name>_max_retries`` (default
+    3), ``<name>_backoff_seconds`` (default 1.0) and, for this package's
+    factories, short forms of their options (``dbname=`` for the job alone).
+
+    The first use builds ``config.<name>.<name>_class(config.<name>)`` and
+    ``config.<name>.<name>_transaction_executor_class(config.<name>, factory)``.
+    A config without that namespace (a plain object, in scripts and tests) gets
+    ``resource_class(config)`` and the default executor over ``config``.
     """
     factory_class = (
         import_dotted(resource_class) if isinstance(resource_class, str) else resource_class
     )
     factory_attr = f"{name}_connection_factory"
+    executor_attr = f"{name}_transaction_executor"
 
     def build_factory(app: Any) -> Any:
-        return factory_class(app.config)
+        section = resource_section(app.config, name)
+        if section is None:
+            return factory_class(app.config)
+        return section[f"{name}_class"](section)
 
-    def build_executor(app: Any) -> TransactionExecutor:
-        return TransactionExecutor(
-            getattr(app, factory_attr),
-            max_retries=int(option(app.config, f"{name}_max_retries", DEFAULT_MAX_RETRIES)),
-            backoff_seconds=float(
-                option(app.config, f"{name}_backoff_seconds", DEFAULT_BACKOFF_SECONDS)
-            ),
-            name=name,
-        )
+    def build_executor(app: Any) -> Any:
+        from .transaction_executor import TransactionExecutor
+
+        section = resource_section(app.config, name)
+        if section is None:
+            executor_class, config = TransactionExecutor, app.config
+        else:
+            executor_class, config = section[f"{name}_transaction_executor_class"], section
+        factory = getattr(app, factory_attr)
+        if "resource_name" in inspect.signature(executor_class).parameters:
+            return executor_class(config, factory, resource_name=name)
+        return executor_class(config, factory)
 
     def decorate(cls: C) -> C:
         namespace = copied_required_config(cls)
-        get_options = getattr(factory_class, "get_required_config", None)
-        for key, resource_option in dict(get_options() if get_options else {}).items():
-            namespace[key] = resource_option.copy()
-        namespace.add_option(
-            f"{name}_max_retries",
-            default=DEFAULT_MAX_RETRIES,
-            doc=f"how often a transaction on {name} is retried after a lost connection",
-            from_string_converter=int,
-        )
-        namespace.add_option(
-            f"{name}_backoff_seconds",
-            default=DEFAULT_BACKOFF_SECONDS,
-            doc=f"seconds before the first retry on {name}; doubled for each further one",
-            from_string_converter=float,
-        )
+        add_resource_options(namespace, resource_class, name, reference_value_from)
+        job_options = getattr(factory_class, "job_section_options", None)
+        for key, resource_option in dict(job_options() if job_options else {}).items():
+            if key not in namespace:
+                namespace[key] = resource_option.copy()
+        if f"{name}_max_retries" not in namespace:
+            namespace.add_option(
+                f"{name}_max_retries",
+                default=DEFAULT_MAX_RETRIES,
+                doc=f"how often a transaction on {name} is retried after a lost connection",
+                from_string_converter=int,
+            )
+        if f"{name}_backoff_seconds" not in namespace:
+            namespace.add_option(
+                f"{name}_backoff_seconds",
+                default=DEFAULT_BACKOFF_SECONDS,
+                doc=f"seconds before the first retry on {name}; doubled for each further one",
+                from_string_converter=float,
+            )
         cls.required_config = namespace
+        # Which options of the job's own section stand for the same ones of <name>.
+        cls._crontabber_job_section_options = {
+            **getattr(cls, "_crontabber_job_section_options", {}),
+            name: tuple(dict(job_options() if job_options else {})),
+        }
         setattr(cls, factory_attr, PerInstance(factory_attr, build_factory))
-        executor_attr = f"{name}_transaction_executor"
         setattr(cls, executor_attr, PerInstance(executor_attr, build_executor))
         return cls
 
     return decorate
+
+
+EXECUTOR_CLASS = "crontabber.transaction_executor.TransactionExecutor"
+
+
+def add_resource_options(
+    namespace: Any, resource_class: type | str, name: str, reference_value_from: str | None
+) -> None:
+    """The original's ``<name>`` namespace: the resource's class and its executor's class."""
+    configman_compat.load()
+    from configman.converters import class_converter
+
+    if name not in namespace:
+        namespace.namespace(name)
+    section = namespace[name]
+    if f"{name}_class" not in section:
+        section.add_option(
+            f"{name}_class",
+            default=resource_class,
+            doc=f"the class of {name}'s connections",
+            from_string_converter=class_converter,
+            reference_value_from=reference_value_from,
+        )
+    if f"{name}_transaction_executor_class" not in section:
+        section.add_option(
+            f"{name}_transaction_executor_class",
+            default=EXECUTOR_CLASS,
+            doc="a class that will execute transactions",
+            from_string_converter=class_converter,
+            reference_value_from=reference_value_from,
+        )
+
+
+def resource_section(config: Any, name: str) -> Any:
+    """The job's own ``<name>`` namespace, or None when its config has none (a plain object).
+
+    Only the job's own keys count: configman's mapping would acquire a
+    missing key from the sections above.
+    """
+    if not isinstance(config, Mapping) or name not in local_keys(config):
+        return None
+    section = config[name]
+    if isinstance(section, Mapping) and f"{name}_class" in local_keys(section):
+        return section
+    return None
 
 
 def with_resource_connection_as_argument(name: str) -> Callable[[C], C]:
@@ -138,11 +211,12 @@ def with_single_transaction(name: str) -> Callable[[C], C]:
 def using_postgres() -> Callable[[C], C]:
     """PostgreSQL as ``self.database_connection_factory`` and ``self.database_transaction_executor``.
 
-    Configured by the job's ``database_url``, or ``host``, ``port``, ``dbname``,
-    ``user`` and ``password``, each of which, left empty, is taken from
-    ``[resource] [[postgresql]]``.
+    :class:`crontabber.connection_factory.ConnectionFactory`, with defaults from
+    ``[resource] [[postgresql]]``, as in the original. Configured by ``host``,
+    ``port``, ``dbname``, ``user`` and ``password`` (or ``database_url``) in the
+    job's ``[[[database]]]`` section, or in its own section for this job alone.
     """
-    return with_transactional_resource(PostgreSQLConnectionFactory, POSTGRES)
+    return with_transactional_resource(POSTGRES_FACTORY, POSTGRES, POSTGRES_REFERENCE)
 
 
 def with_postgres_connection_as_argument() -> Callable[[C], C]:
@@ -242,14 +316,22 @@ def wrap_run(cls: type) -> None:
 
     @functools.wraps(run)
     def adapted_run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            signature.bind(self, *args, **kwargs)
-        except TypeError:
-            return run_with_connection(self, run, args, kwargs)
-        return run(self, *args, **kwargs)
+        if accepts(signature, self, args, kwargs):
+            return run(self, *args, **kwargs)
+        # Outside the except block: run's own errors must not chain the bind failure.
+        return run_with_connection(self, run, args, kwargs)
 
     adapted_run._crontabber_adapted = True  # type: ignore[attr-defined]
     cls.run = adapted_run
+
+
+def accepts(signature: inspect.Signature, app: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether ``run`` was called with every argument it needs."""
+    try:
+        signature.bind(app, *args, **kwargs)
+    except TypeError:
+        return False
+    return True
 
 
 def run_with_connection(app: Any, run: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -262,8 +344,14 @@ def run_with_connection(app: Any, run: Callable[..., Any], args: tuple, kwargs: 
         )
     if kind == "transaction":
         return getattr(app, attr)(functools.partial(run, app), *args, **kwargs)
-    with getattr(app, attr)() as connection:
-        return run(app, connection, *args, **kwargs)
+    factory = getattr(app, attr)
+    with factory() as connection:
+        try:
+            return run(app, connection, *args, **kwargs)
+        finally:
+            close_connection = getattr(factory, "close_connection", None)
+            if close_connection is not None:
+                close_connection(connection, force=True)
 
 
 # -- subprocesses -----------------------------------------------------------

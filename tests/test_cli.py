@@ -186,10 +186,21 @@ def test_unparseable_config_file(project: Path) -> None:
 
 
 def test_unknown_option_in_the_config_file(project: Path) -> None:
+    # As in the original: a warning naming it, and the run goes on.
     config = write_config(project, "myjobs.Hello|5m", extra="    databse_url=x\n")
     result = run_crontabber(f"--admin.conf={config}", cwd=project)
+    assert result.status == 0, result.stderr
+    assert "unknown option 'crontabber.databse_url'" in result.stderr
+    assert (project / "ran.txt").read_text() == "hello\n"
+
+
+def test_unknown_option_with_admin_strict(project: Path) -> None:
+    config = write_config(project, "myjobs.Hello|5m", extra="    databse_url=x\n")
+    result = run_crontabber(f"--admin.conf={config}", "--admin.strict", cwd=project)
     assert result.status == 1
     assert "unknown option 'crontabber.databse_url'" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (project / "ran.txt").exists()
 
 
 def test_unknown_command_line_switch(project: Path) -> None:
