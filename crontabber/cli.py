@@ -202,6 +202,8 @@ def run(argv: Sequence[str]) -> int:
     if settings.problems:
         raise ConfigError(settings.problems[0].message)
     configure_logging(settings.log_level)
+    for message in settings.warnings:
+        log.warning("%s", message)
     if settings.command.name == "sentrytest":
         return sentrytest(settings)
     only = job_to_run(settings)  # a bad --job is a mistake found before the database is touched

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from .errors import ConfigError
 from .job_config import apply_job_section_options, local_keys
@@ -368,24 +369,34 @@ def read_config(argv: Sequence[str]) -> RawConfig:
 
 
 def database_url(config: Any, conf_path: str | None) -> str:
-    """The state database: ``database_url``, else ``[resource] [[postgresql]]``, else SQLite."""
-    url = config.crontabber.database_url
+    """The state database: ``database_url``, else ``[resource] [[postgresql]]``, else SQLite.
+
+    A relative SQLite path is read beside the config file, like the default file.
+    """
+    directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
+    url = str(config.crontabber.database_url or "")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url.removeprefix("sqlite:///")
+        if path and not path.startswith(":memory:") and not path.startswith("file:"):
+            return "sqlite:///" + os.path.join(directory, path)
     if url:
         return url
     pg = config.resource.postgresql
-    if pg.host or pg.dbname or pg.user:
-        from sqlalchemy.engine import URL
-
-        return URL.create(
-            "postgresql+psycopg2",
-            username=pg.user or None,
-            password=pg.password or None,
-            host=pg.host or None,
-            port=pg.port or None,
-            database=pg.dbname or None,
-        ).render_as_string(hide_password=False)
-    directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
+    values = {key: pg.get(key) for key in ("host", "port", "dbname", "user", "password")}
+    if values["host"] or values["dbname"] or values["user"]:
+        return postgres_url(values)
     return "sqlite:///" + os.path.join(directory, STATE_FILE_NAME)
+
+
+def postgres_url(values: dict[str, Any]) -> str:
+    """``postgresql://user:password@host:port/dbname``, each part quoted, empty ones left out."""
+    user = quote(str(values.get("user") or ""), safe="")
+    password = quote(str(values.get("password") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = str(values.get("host") or "")
+    port = f":{values['port']}" if values.get("port") and host else ""
+    dbname = quote(str(values.get("dbname") or ""), safe="")
+    return f"postgresql://{credentials}{host}{port}/{dbname}"
 
 
 def settings_from(raw: RawConfig) -> Settings:
@@ -426,8 +437,6 @@ def settings_from(raw: RawConfig) -> Settings:
             "(--admin.strict makes it an error)"
             for name in unknown
         )
-    for message in warnings_:
-        log.warning("%s", message)
     problems.extend(JobProblem(subjects, message) for subjects, message in graph_problems(specs))
     if config.crontabber.error_retry_time < 0:
         raise ConfigError("crontabber.error_retry_time must not be negative")

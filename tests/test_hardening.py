@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,53 @@ def test_a_state_database_in_memory_is_refused(project: Path, url: str) -> None:
         "name a file, not memory\n"
     )
     assert not (project / "ran.txt").exists()
+
+
+def test_a_relative_sqlite_path_is_read_beside_the_config_file(tmp_path: Path) -> None:
+    """Like the default file, not against the working directory of the run."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "myjobs.py").write_text(JOBS)
+    config = write_config(project, "myjobs.Hello|5m", database_url="sqlite:///state/jobs.sqlite")
+    (project / "state").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_crontabber(f"--admin.conf={config}", cwd=elsewhere)
+    assert result.status == 0, result.stderr
+    assert (project / "state" / "jobs.sqlite").exists()
+    assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.postgres
+def test_the_state_database_from_resource_postgresql_without_sqlalchemy(
+    project: Path, pg_url: str
+) -> None:
+    """[resource] [[postgresql]] names the state database; the URL is built, and the
+    run made, without importing SQLAlchemy."""
+    import sqlalchemy as sa
+
+    url = sa.make_url(pg_url)
+    extra = f"""
+[resource]
+    [[postgresql]]
+        host={url.host}
+        port={url.port}
+        dbname={url.database}
+        user={url.username}
+"""
+    config = write_config(project, "myjobs.Hello|5m", extra=extra)
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=project).status == 0
+    probe = (
+        "import sys\n"
+        "from crontabber import cli\n"
+        f"status = cli.main(['--admin.conf={config}'])\n"
+        "assert status == 0, status\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
+    assert (project / "ran.txt").read_text() == "hello\n"
+    assert not (project / "crontabber.sqlite").exists()
