@@ -169,7 +169,8 @@ def definitions() -> Any:
     ns.add_option(
         "database_url",
         default="",
-        doc="SQLAlchemy URL of the state database; empty: a SQLite file beside the config file",
+        doc="URL of the state database (postgresql://... or sqlite:///path); "
+        "empty: a SQLite file beside the config file",
         secret=True,
     )
     ns.add_option(
