@@ -33,18 +33,33 @@ CONFIGTEST_MAX = 125
 log = logging.getLogger("crontabber")
 
 
-def configure_logging(level: str) -> None:
-    numeric = logging.getLevelName(level)
+def configure_logging(level: str, log_file: str = "") -> None:
+    """stderr gets ``level``, or, when it is empty, INFO on a terminal and WARNING
+    elsewhere: a run from cron in which nothing failed prints nothing, so cron sends
+    no mail. ``log_file`` gets the whole log too (at ``level``, or INFO)."""
+    numeric = logging.getLevelName(level or "INFO")
     if not isinstance(numeric, int):
         raise ConfigError(f"bad logging.level {level!r}: use DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(
-        level=numeric,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
-    # Alembic narrates every step at INFO; crontabber logs what a migration did.
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(numeric if level or sys.stderr.isatty() else logging.WARNING)
+    handlers: list[logging.Handler] = [stderr]
+    if log_file:
+        try:
+            to_file = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write logging.file {log_file!r}: {exc.strerror}") from None
+        to_file.setLevel(numeric)
+        handlers.append(to_file)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=numeric, handlers=handlers, force=True)
+    # Alembic narrates every step at INFO; crontabber logs what a migration did. An
+    # unreachable Sentry makes urllib3 and sentry-sdk warn several times per event:
+    # crontabber says it once.
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+    for chatty in ("urllib3", "sentry_sdk"):
+        logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 def job_to_run(settings: Settings) -> str | None:
@@ -201,7 +216,7 @@ def run(argv: Sequence[str]) -> int:
         return configtest(settings)
     if settings.problems:
         raise ConfigError(settings.problems[0].message)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
     for message in settings.warnings:
         log.warning("%s", message)
     if settings.command.name == "sentrytest":

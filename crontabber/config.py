@@ -127,7 +127,9 @@ class Settings:
     database_url: str
     error_retry_time: dt.timedelta = dt.timedelta(seconds=300)
     max_ongoing_age: dt.timedelta = dt.timedelta(hours=12)
-    log_level: str = "INFO"
+    log_level: str = ""  # empty: INFO on a terminal, else WARNING
+    log_file: str = ""
+    log_retention: dt.timedelta | None = dt.timedelta(days=90)  # None: keep every log row
     heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
     heartbeat_stale_intervals: int = 3
     host_name: str = ""
@@ -177,6 +179,13 @@ def definitions() -> Any:
         "error_retry_time",
         default=300,
         doc="seconds after a failed run before the job is tried again",
+        from_string_converter=int,
+    )
+    ns.add_option(
+        "log_retention_days",
+        default=90,
+        doc="days crontabber_log rows are kept; older ones are pruned about once a day "
+        "(0: keep every row)",
         from_string_converter=int,
     )
     ns.add_option(
@@ -265,7 +274,17 @@ def definitions() -> Any:
     root.add_option("migrate", default=False, doc="apply the state database's schema migrations")
     root.add_option("version", default=False, short_form="v", doc="print the version")
     logging_ns = root.namespace("logging")
-    logging_ns.add_option("level", default="INFO", doc="log level: DEBUG, INFO, WARNING or ERROR")
+    logging_ns.add_option(
+        "level",
+        default="",
+        doc="log level: DEBUG, INFO, WARNING or ERROR; empty: INFO on a terminal, else "
+        "WARNING, so that a run from cron in which nothing failed prints nothing",
+    )
+    logging_ns.add_option(
+        "file",
+        default="",
+        doc="a file that gets the whole log too (at logging.level, or INFO when it is empty)",
+    )
     return root
 
 
@@ -445,6 +464,8 @@ def settings_from(raw: RawConfig) -> Settings:
         raise ConfigError(
             "crontabber.heartbeat_interval must be positive and heartbeat_stale_intervals at least 1"
         )
+    if config.crontabber.log_retention_days < 0:
+        raise ConfigError("crontabber.log_retention_days must not be negative (0 keeps every row)")
     if config.crontabber.max_ongoing_age_hours <= 0:
         raise ConfigError("crontabber.max_ongoing_age_hours must be positive")
     return Settings(
@@ -461,6 +482,12 @@ def settings_from(raw: RawConfig) -> Settings:
         error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),
         max_ongoing_age=dt.timedelta(hours=config.crontabber.max_ongoing_age_hours),
         log_level=str(config.logging.level).upper(),
+        log_file=str(config.logging.file or ""),
+        log_retention=(
+            dt.timedelta(days=config.crontabber.log_retention_days)
+            if config.crontabber.log_retention_days
+            else None
+        ),
         problems=tuple(problems),
         raw_config=config,
     )

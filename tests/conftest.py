@@ -25,6 +25,12 @@ from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 from .pgcluster import private_cluster  # noqa: F401 (a fixture for every test module)
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+# Off a terminal a run logs only warnings and errors (so cron mails nothing when all
+# is well); the tests read its INFO lines, so every crontabber they start, in a
+# subprocess or not, logs at INFO unless a test says otherwise (configman reads
+# options from the environment too). tests/test_quiet.py checks the default.
+os.environ.setdefault("logging.level", "INFO")
 UTC = dt.UTC
 
 
