@@ -105,6 +105,7 @@ def run_jobs(
         holder=holder,
         on_failure=reporter,
         interrupts=interrupts,
+        log_retention=settings.log_retention,
     )
     try:
         report = runner.run(only=only, force=command.force and only is not None)

@@ -31,7 +31,8 @@ SELECT
     clock_timestamp() AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, {abandoned} AS abandoned
+    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON true
 
@@ -188,3 +189,14 @@ SELECT
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
     EXISTS (SELECT 1 FROM deleted) AS deleted
 FROM target
+
+-- name: prune_log
+-- Delete up to batch log rows older than before, oldest first (one short statement;
+-- the caller repeats it while it deletes a full batch).
+DELETE FROM crontabber_log
+WHERE id IN (
+    SELECT id FROM crontabber_log
+    WHERE log_time < %(before)s
+    ORDER BY log_time
+    LIMIT %(batch)s
+)

@@ -85,6 +85,7 @@ class Snapshot:
     # at the read: the others' claims are live, unless their holder is a process of
     # this host that is gone (see LeasePolicy.dead_local_token).
     abandoned: frozenset[str] = frozenset()
+    oldest_log: dt.datetime | None = None  # the time of the oldest crontabber_log row
 
 
 class ResetStatus(enum.Enum):

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from .interrupts import NoInterrupts, Terminated
 from .jobs import JobSpec, order_jobs
 from .lease import Heartbeat, LeasePolicy
-from .records import ClaimStatus, Holder, JobState, Outcome
+from .records import ClaimStatus, Holder, JobState, Outcome, Snapshot
 from .store import StateStore
 
 log = logging.getLogger("crontabber")
 
 UTC = dt.timezone.utc
+PRUNE_SLACK = dt.timedelta(days=1)  # log rows may outlive log_retention by this much
 
 
 def utc_now() -> dt.datetime:
@@ -97,6 +98,7 @@ class Runner:
         holder: Holder | None = None,
         on_failure: Callable[[JobSpec, BaseException], None] | None = None,
         interrupts: NoInterrupts | None = None,
+        log_retention: dt.timedelta | None = None,
     ) -> None:
         self.specs = order_jobs(specs)
         self.store = store
@@ -105,6 +107,7 @@ class Runner:
         self.lease = lease or LeasePolicy(host=self.holder.host)
         self.on_failure = on_failure
         self.interrupts = interrupts or NoInterrupts()
+        self.log_retention = log_retention
 
     def run(
         self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
@@ -133,7 +136,20 @@ class Runner:
                 if report is not None:
                     reports.append(report)
         self.interrupts.raise_pending()  # one that came while the last outcome was written
+        self._prune_log(snapshot)
         return RunReport(tuple(reports))
+
+    def _prune_log(self, snapshot: Snapshot) -> None:
+        """Drop log rows older than ``log_retention``, about once a day: only when the
+        oldest is a day past it, so an idle tick pays nothing but a look at the
+        oldest row's time (in the same statement as the states)."""
+        if self.log_retention is None or snapshot.oldest_log is None:
+            return
+        before = snapshot.now - self.log_retention
+        if snapshot.oldest_log >= before - PRUNE_SLACK:
+            return
+        deleted = self.store.prune_log(before)
+        log.info("pruned %d crontabber_log rows older than %s", deleted, before.isoformat())
 
     def _beat(self, app_name: str, holder: Holder) -> bool:
         return self.store.heartbeat(app_name, holder, self.lease.window)

@@ -26,7 +26,8 @@ SELECT
     strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, {abandoned} AS abandoned
+    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON 1
 
@@ -126,3 +127,12 @@ WHERE app_name = :app_name
 
 -- name: delete_state
 DELETE FROM crontabber WHERE app_name = :app_name
+
+-- name: prune_log
+DELETE FROM crontabber_log
+WHERE id IN (
+    SELECT id FROM crontabber_log
+    WHERE log_time < :before
+    ORDER BY log_time
+    LIMIT :batch
+)

@@ -66,6 +66,7 @@ T = TypeVar("T")
 RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 DEFAULT_MAX_AGE = dt.timedelta(hours=12)
+PRUNE_BATCH = 1000  # crontabber_log rows deleted per statement
 EXPIRES = "; its claim will expire and a later run recovers"
 
 log = logging.getLogger("crontabber")
@@ -127,6 +128,7 @@ class StateStore:
             {row["app_name"]: JobState.from_values(row) for row in jobs},
             rows[0]["db_now"],
             frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
+            rows[0]["oldest_log"],
         )
 
     def load_states(self) -> dict[str, JobState]:
@@ -278,6 +280,20 @@ class StateStore:
             lambda connection: self._record_date(connection, params),
         )
 
+    def prune_log(self, before: dt.datetime, *, batch: int = PRUNE_BATCH) -> int:
+        """Delete the ``crontabber_log`` rows logged before ``before``, oldest first, in
+        statements of at most ``batch`` rows (each its own short transaction, so a
+        large backlog never holds a long lock). Returns how many were deleted."""
+        params = {"before": before, "batch": batch}
+        deleted = 0
+        while True:
+            count = self._retrying(
+                "pruning crontabber_log", lambda c: self._prune(c, params), claimed=False
+            )
+            deleted += count
+            if count < batch:
+                return deleted
+
     def reset(self, app_name: str, *, force: bool) -> tuple[ResetStatus, JobState | None]:
         """Forget a job's state (its log rows stay), in one transaction.
 
@@ -386,6 +402,9 @@ class StateStore:
         raise NotImplementedError
 
     def _select_state(self, connection: Any, app_name: str) -> JobState:
+        raise NotImplementedError
+
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
         raise NotImplementedError
 
     def _reset(

@@ -103,3 +103,8 @@ class PostgresStore(StateStore):
             return ResetStatus.ABSENT, None
         state = JobState.from_values(rows[0])
         return (ResetStatus.RESET if rows[0]["deleted"] else ResetStatus.ONGOING), state
+
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql["prune_log"], params)
+            return cursor.rowcount

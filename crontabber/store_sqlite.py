@@ -22,7 +22,7 @@ EPOCH = dt.datetime(1970, 1, 1)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 TIME_COLUMNS = frozenset(
     {"next_run", "first_run", "last_run", "last_success", "ongoing", "heartbeat", "lease_expires"}
-    | {"db_now", "log_time", "success"}
+    | {"db_now", "log_time", "success", "oldest_log"}
 )
 JSON_COLUMNS = frozenset({"depends_on", "last_error"})
 
@@ -218,3 +218,8 @@ class SqliteStore(StateStore):
                 return ResetStatus.ONGOING, state
             self._execute(connection, "delete_state", {"app_name": app_name})
             return ResetStatus.RESET, state
+
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
+        return connection.execute(
+            self.sql["prune_log"], {key: encode(value) for key, value in params.items()}
+        ).rowcount

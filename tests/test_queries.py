@@ -50,6 +50,8 @@ VALUES = {
     "now": NOW,
     "log_time": NOW,
     "superseded": False,
+    "before": NOW,
+    "batch": 10,
 }
 
 
