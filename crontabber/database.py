@@ -74,7 +74,7 @@ def parse_url(text: str) -> DatabaseURL:
         parts = urlsplit(text)
         scheme = parts.scheme.split("+", 1)[0]
         if scheme in ("postgresql", "postgres"):
-            return DatabaseURL("postgresql", text, _postgres_args(parts))
+            return DatabaseURL("postgresql", text, postgres_params(parts))
         if scheme == "sqlite":
             return DatabaseURL("sqlite", text, {"database": _sqlite_path(parts)})
     except ValueError as exc:
@@ -85,7 +85,13 @@ def parse_url(text: str) -> DatabaseURL:
     )
 
 
-def _postgres_args(parts: Any) -> dict[str, Any]:
+def postgres_params(url: str | Any) -> dict[str, Any]:
+    """psycopg2 keyword arguments from ``postgresql://user:password@host:port/dbname?...``
+    (a string, or its ``urlsplit`` parts). Errors never repeat the URL, which may
+    hold a password; parts left empty are left to libpq."""
+    parts = urlsplit(url) if isinstance(url, str) else url
+    if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError("it must start with postgresql:// (or postgres://)")
     try:
         port = parts.port
     except ValueError:

@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import psycopg2
 import psycopg2.extensions
+
+from .database import postgres_params
 
 log = logging.getLogger(__name__)
 
@@ -77,26 +78,12 @@ def optional_int(text: Any) -> int | str:
 
 
 def params_from_url(url: str) -> dict[str, Any]:
-    """psycopg2 keyword arguments from ``postgresql://user:password@host:port/dbname?...``.
-
-    Error messages never repeat the URL, which may hold a password.
-    """
-    parts = urlsplit(url)
-    if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-        raise ValueError("database_url must start with postgresql:// (or postgres://)")
+    """psycopg2 keyword arguments from a job's ``database_url`` (see
+    :func:`crontabber.database.postgres_params`); errors never repeat the URL."""
     try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("database_url has a port that is not a number") from None
-    params: dict[str, Any] = {
-        "host": unquote(parts.hostname or ""),
-        "port": port,
-        "dbname": unquote(parts.path.lstrip("/")),
-        "user": unquote(parts.username or ""),
-        "password": unquote(parts.password or ""),
-    }
-    params.update(parse_qsl(parts.query))
-    return {key: value for key, value in params.items() if value not in ("", None)}
+        return postgres_params(url)
+    except ValueError as exc:
+        raise ValueError(f"database_url: {exc}") from None
 
 
 def postgres_section(config: Any) -> Any:
