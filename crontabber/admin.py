@@ -207,10 +207,12 @@ def nagios(
     states: dict[str, JobState],
     now: dt.datetime,
     max_ongoing_age: dt.timedelta,
+    misconfigured: Sequence[str] = (),
 ) -> NagiosVerdict:
-    """The Nagios/Icinga verdict: CRITICAL for failed jobs and stale claims, WARNING for
-    backfill jobs that failed once, else OK."""
-    critical, warning = [], []
+    """The Nagios/Icinga verdict: CRITICAL for failed jobs, stale claims and misconfigured
+    jobs, WARNING for backfill jobs that failed once, else OK."""
+    critical = [f"misconfigured | {nagios_text(message)}" for message in misconfigured]
+    warning = []
     for spec in order_jobs(specs):
         state = states.get(spec.app_name)
         if state is None:

@@ -114,6 +114,8 @@ def run_jobs(
             error_reporting.flush()
     if only is not None and not report.jobs:
         print(f"{only} is not due; use --force to run it now")
+    if settings.problems and report.exit_status == EXIT_OK:
+        return EXIT_ERROR  # the others ran; the misconfigured ones were reported
     return report.exit_status
 
 
@@ -126,6 +128,8 @@ def list_jobs(settings: Settings, store: StateStore) -> int:
         sys.stdout.write(printers.listing_json(listings))
     else:
         sys.stdout.write(printers.listing_text(listings, snapshot.now))
+        for problem in settings.problems:
+            print(f"misconfigured: {problem.message}")
     return EXIT_OK
 
 
@@ -143,6 +147,11 @@ def audit_ghosts(settings: Settings, store: StateStore) -> int:
     from . import admin
 
     if settings.command.force:
+        if settings.problems:
+            raise ConfigError(
+                "not removing ghosts while jobs are misconfigured: a job that does not "
+                "import looks like a ghost; fix the configuration first (--configtest)"
+            )
         for result in admin.remove_ghosts(store, settings.specs):
             print(f"removed {result.app_name}" if result.was_reset else result.message)
         return EXIT_OK
@@ -155,7 +164,13 @@ def nagios(settings: Settings, store: StateStore) -> int:
     from . import admin
 
     snapshot = store.read_snapshot()
-    verdict = admin.nagios(settings.specs, snapshot.states, snapshot.now, settings.max_ongoing_age)
+    verdict = admin.nagios(
+        settings.specs,
+        snapshot.states,
+        snapshot.now,
+        settings.max_ongoing_age,
+        misconfigured=[problem.message for problem in settings.problems],
+    )
     print(verdict.line)
     return verdict.status
 
@@ -215,11 +230,13 @@ def run(argv: Sequence[str]) -> int:
     settings = config.settings_from(config.read_config(argv))
     if settings.command.name == "configtest":
         return configtest(settings)
-    if settings.problems:
-        raise ConfigError(settings.problems[0].message)
+    fatal = [problem for problem in settings.problems if not problem.of_jobs_only]
+    if fatal:
+        raise ConfigError(fatal[0].message)
     configure_logging(settings.log_level, settings.log_file)
     for message in settings.warnings:
         log.warning("%s", message)
+    settings = without_misconfigured_jobs(settings)
     if settings.command.name == "sentrytest":
         return sentrytest(settings)
     only = job_to_run(settings)  # a bad --job is a mistake found before the database is touched
@@ -233,6 +250,25 @@ def run(argv: Sequence[str]) -> int:
     # or waits for the next safe point, at the latest the end of the run.
     with SignalInterrupts() as interrupts:
         return _with_store(settings, run_jobs, interrupts, only)
+
+
+def without_misconfigured_jobs(settings: Settings) -> Settings:
+    """The settings with only the jobs that can run: a misconfigured job (a module
+    that does not import, a bad schedule, a cycle...) is reported, with the jobs
+    that depend on it, and the others run; every admin command still works."""
+    if not settings.problems:
+        return settings
+    import dataclasses
+
+    from .jobs import usable_jobs
+
+    misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
+    specs, held_back = usable_jobs(settings.specs, misconfigured)
+    for problem in settings.problems:
+        log.error("misconfigured: %s", problem.message)
+    for spec in held_back:
+        log.error("held back: %s depends on a misconfigured job", spec.app_name)
+    return dataclasses.replace(settings, specs=tuple(specs))
 
 
 def _with_store(settings: Settings, command: Callable[..., int], *args: object) -> int:

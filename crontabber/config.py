@@ -34,6 +34,9 @@ class JobProblem:
 
     subjects: tuple[str, ...]
     message: str
+    # Whether it concerns only its jobs (they do not run; the others do), or the
+    # whole configuration (nothing runs).
+    of_jobs_only: bool = True
 
 
 class JobsSetting:
@@ -429,7 +432,7 @@ def settings_from(raw: RawConfig) -> Settings:
     try:
         default_zone = parse_zone(config.crontabber.timezone)
     except ConfigError as exc:
-        problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}"))
+        problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}", of_jobs_only=False))
         default_zone = UTC
     specs = []
     for line, app_class in jobs_setting.jobs:
@@ -448,7 +451,11 @@ def settings_from(raw: RawConfig) -> Settings:
     if raw.strict or command.name == "configtest":
         because = " (--admin.strict)" if raw.strict else ""
         problems.extend(
-            JobProblem((name,), f"unknown option {name!r} in the configuration{because}")
+            JobProblem(
+                (name,),
+                f"unknown option {name!r} in the configuration{because}",
+                of_jobs_only=False,
+            )
             for name in unknown
         )
     else:

@@ -157,3 +157,24 @@ def order_jobs(specs: Sequence[JobSpec]) -> list[JobSpec]:
     by_name = {spec.app_name: spec for spec in specs}
     order = graphlib.TopologicalSorter({spec.app_name: spec.depends_on for spec in specs})
     return [by_name[name] for name in order.static_order()]
+
+
+def usable_jobs(
+    specs: Sequence[JobSpec], misconfigured: set[str]
+) -> tuple[list[JobSpec], list[JobSpec]]:
+    """The specs that can run when the jobs named in ``misconfigured`` (app names,
+    class paths or jobs entries) cannot, and those held back because they depend,
+    directly or not, on one that cannot."""
+    usable = [
+        spec
+        for spec in specs
+        if spec.app_name not in misconfigured and spec.class_path not in misconfigured
+    ]
+    held_back: list[JobSpec] = []
+    while True:
+        names = {spec.app_name for spec in usable}
+        kept = [spec for spec in usable if all(name in names for name in spec.depends_on)]
+        if len(kept) == len(usable):
+            return usable, held_back
+        held_back.extend(spec for spec in usable if spec not in kept)
+        usable = kept

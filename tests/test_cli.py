@@ -153,10 +153,12 @@ def test_failing_job_exits_zero_and_is_recorded(project: Path) -> None:
 def test_configuration_mistakes_are_one_line_and_exit_1(
     project: Path, jobs: str, message: str
 ) -> None:
+    """A misconfigured job is one ERROR line (at the default level, off a terminal);
+    the run exits 1 (the other jobs, here none, would run)."""
     config = write_config(project, jobs)
-    result = run_crontabber(f"--admin.conf={config}", cwd=project)
+    result = run_crontabber(f"--admin.conf={config}", cwd=project, env={"logging.level": ""})
     assert result.status == 1
-    assert result.stderr.startswith("crontabber: ")
+    assert " ERROR crontabber misconfigured: " in result.stderr
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr

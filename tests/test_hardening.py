@@ -145,3 +145,48 @@ def test_the_state_database_from_resource_postgresql_without_sqlalchemy(
     assert done.stdout == "[]\n"
     assert (project / "ran.txt").read_text() == "hello\n"
     assert not (project / "crontabber.sqlite").exists()
+
+
+BROKEN = {
+    "syntax": "class Broken(:\n",
+    "raises": "raise RuntimeError('the module blew up at import')\n",
+}
+
+
+@pytest.mark.parametrize("how", sorted(BROKEN))
+def test_one_broken_module_affects_only_itself(project: Path, how: str) -> None:
+    (project / "brokenjobs.py").write_text(BROKEN[how])
+    (project / "dependentjobs.py").write_text(
+        "from crontabber import App\n\n\nclass Dependent(App):\n    app_name = 'dependent'\n"
+        "    depends_on = 'broken'\n\n    def run(self):\n        pass\n"
+    )
+    config = write_config(
+        project, "brokenjobs.Broken|5m\nmyjobs.Hello|5m\ndependentjobs.Dependent|5m"
+    )
+    ran = run_crontabber(f"--admin.conf={config}", cwd=project)
+    assert ran.status == 1  # documented: the others ran, the misconfigured were reported
+    assert (project / "ran.txt").read_text() == "hello\n"
+    assert "ERROR crontabber misconfigured: " in ran.stderr
+    assert "module 'brokenjobs' for job 'brokenjobs.Broken'" in ran.stderr
+    assert "ERROR crontabber misconfigured: job 'dependent' depends on 'broken'" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+    listed = run_crontabber(f"--admin.conf={config}", "-l", cwd=project)
+    assert listed.status == 0, listed.stderr
+    assert "hello (myjobs.Hello)" in listed.stdout
+    assert "misconfigured: " in listed.stdout and "brokenjobs" in listed.stdout
+
+    nagios = run_crontabber(f"--admin.conf={config}", "-n", cwd=project)
+    assert nagios.status == 2
+    assert nagios.stdout.startswith("CRITICAL - misconfigured | ")
+    assert len(nagios.stdout.splitlines()) == 1
+
+    reset = run_crontabber(f"--admin.conf={config}", "-r", "hello", cwd=project)
+    assert reset.status == 0 and reset.stdout.startswith("reset hello")
+    graph = run_crontabber(f"--admin.conf={config}", "--graph", cwd=project)
+    assert graph.status == 0 and graph.stdout.startswith("digraph")
+    refused = run_crontabber(f"--admin.conf={config}", "--audit-ghosts", "--force", cwd=project)
+    assert refused.status == 1
+    assert refused.stderr.splitlines()[-1].startswith(
+        "crontabber: not removing ghosts while jobs are misconfigured"
+    )
