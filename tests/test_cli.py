@@ -162,14 +162,14 @@ def test_configuration_mistakes_are_one_line_and_exit_1(
     assert message in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert not (project / "crontabber.sqlite").exists()
 
 
-def test_bad_job_does_not_run_the_good_ones(project: Path) -> None:
+def test_a_bad_job_does_not_stop_the_good_ones(project: Path) -> None:
     config = write_config(project, "myjobs.Hello|5m\nmyjobs.Hello2|5m")
     result = run_crontabber(f"--admin.conf={config}", cwd=project)
-    assert result.status == 1
-    assert ran(project) == []
+    assert result.status == 1  # documented: a misconfigured job was reported
+    assert "misconfigured: module 'myjobs' has no class 'Hello2'" in result.stderr
+    assert ran(project) == ["hello"]
 
 
 def test_unreadable_config_file(project: Path) -> None:
