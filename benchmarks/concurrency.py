@@ -152,8 +152,11 @@ class ContentionResult:
     held_elsewhere: int  # due jobs found running in another process
     duplicates: int  # runs of a job for a due instant that already had a run
     overlaps: int  # runs of a job that started before another run of it ended
-    statements: int
-    commits: int
+    statements: dict[str, int]  # by name, BEGIN/COMMIT/ROLLBACK included, every process
+
+    @property
+    def statement_count(self) -> int:
+        return sum(self.statements.values())
 
     @property
     def runs_per_second(self) -> float:
@@ -237,12 +240,13 @@ def contention(
         held_elsewhere=results["ongoing"],
         duplicates=sum(n - 1 for n in per_due_instant.values() if n > 1),
         overlaps=overlaps,
-        statements=sum(report["statements"] for report in reports),
-        commits=sum(report["commits"] for report in reports),
+        statements=dict(
+            sum((Counter(report["statements"]) for report in reports), Counter()).most_common()
+        ),
     )
     log(
         f"  {result.store:<12} P={processes} over {jobs} jobs  {result.runs_per_second:7.1f} runs/s"
         f"  lost races {result.lost_races}  duplicates {result.duplicates}"
-        f"  overlaps {result.overlaps}"
+        f"  overlaps {result.overlaps}  {result.statement_count / result.seconds:.0f} statements/s"
     )
     return result

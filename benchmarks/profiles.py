@@ -28,9 +28,15 @@ from common import (
 )
 
 PROFILE_DIR = HERE / "profiles"
+# The drivers' C calls (connect, commit, fetch, ...): their self time is the round trip and
+# the server's work, or SQLite's.
 DATABASE_CALLS = ("commit", "execute", "connect", "rollback", "fetch")
-# SQLAlchemy's one-line wrappers around the driver's C calls: their self time is the call.
-DRIVER_WRAPPERS = ("do_execute", "do_executemany", "do_execute_no_params", "do_ping")
+# pyinstrument does not see psycopg2's and sqlite3's execute as frames of their own: their
+# time is the self time of the store's one-line wrappers around them, counted as the call.
+DRIVER_WRAPPERS = {
+    "store_postgresql.py": ("_execute", "_beat"),
+    "store_sqlite.py": ("_execute", "_writing", "_log", "_revision", "_beat", "_record_date"),
+}
 
 
 @dataclass
@@ -64,7 +70,8 @@ def _kind(frame, in_import: bool) -> str:
     builtin_call = frame.file_path == "<built-in>" and any(
         word in frame.function for word in DATABASE_CALLS
     )
-    if builtin_call or (package == "sqlalchemy" and frame.function in DRIVER_WRAPPERS):
+    wrapper = frame.function in DRIVER_WRAPPERS.get(Path(frame.file_path or "").name, ())
+    if builtin_call or (package == "crontabber" and wrapper):
         return "database driver calls (round trips, server work, commit fsync wait)"
     return f"Python in {package}"
 

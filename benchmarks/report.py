@@ -53,9 +53,12 @@ def idle_section(results: dict) -> str:
                 ms(tick.idle),
                 f"{min(tick.idle_seconds) * 1000:.0f}-{max(tick.idle_seconds) * 1000:.0f}",
                 ms(tick.idle_cpu),
+                ms(tick.driver_floor),
+                f"**{tick.idle_ratio:.2f}x**",
+                ms(tick.interpreter),
+                f"{tick.idle / tick.interpreter:.2f}x",
                 sent.statements,
-                sent.round_trips,
-                sent.commits,
+                sent.executed,
                 sent.connections,
             ]
         )
@@ -63,12 +66,15 @@ def idle_section(results: dict) -> str:
         [
             "store",
             "jobs",
-            "wall (median)",
+            "tick wall (median)",
             "range (ms)",
-            "CPU (median)",
+            "tick CPU",
+            "driver floor (median)",
+            "tick / driver floor",
+            "interpreter start",
+            "tick / interpreter",
             "statements",
-            "round trips",
-            "commits",
+            "executed (incl. BEGIN/COMMIT)",
             "connections",
         ],
         rows,
@@ -86,11 +92,14 @@ def busy_section(results: dict) -> str:
                 f"{tick.jobs:,}",
                 f"{tick.busy:.2f} s",
                 len(tick.busy_seconds),
-                f"{tick.busy_cpu:.2f} s",
+                ms(tick.driver_floor),
+                f"{tick.busy_ratio:.1f}x",
                 f"{tick.per_job_ms:.2f} ms",
                 f"{tick.per_job_cpu_ms:.2f} ms",
+                f"{tick.replay:.2f} ms" if tick.replay else None,
+                f"**{tick.per_job_ratio:.2f}x**" if tick.per_job_ratio else None,
                 num(tick.statements_per_job, 2),
-                num(tick.round_trips_per_job, 2),
+                num(tick.executed_per_job, 2),
                 num(tick.commits_per_job, 2),
             ]
         )
@@ -98,13 +107,16 @@ def busy_section(results: dict) -> str:
         [
             "store",
             "jobs",
-            "wall (median)",
+            "busy wall (median)",
             "runs",
-            "CPU (median)",
+            "driver floor",
+            "busy / driver floor",
             "per job (busy - idle) / jobs",
             "CPU per job",
+            "replay per job (bare driver)",
+            "per job / replay",
             "statements / job",
-            "round trips / job",
+            "executed / job",
             "commits / job",
         ],
         rows,
@@ -120,11 +132,15 @@ def idle_statements_section(results: dict) -> str:
             continue
         seen.add(tick.store)
         for what, sent in (("idle", tick.idle_sent), ("busy", tick.busy_sent)):
-            if sent is None or not sent.queries:
+            if sent is None or not sent.sequence:
                 continue
-            lines = [" ".join(query.split())[:110] for query in sent.queries]
+            lines = [f"statements by name: {', '.join(sent.sequence)}"]
+            lines.append(f"connections opened: {sent.connections}")
+            if sent.wire:
+                lines.append(f"on the wire (client messages): {sent.wire}")
+                lines += [f"  Query: {' '.join(query.split())[:100]}" for query in sent.queries]
             parts.append(
-                f"{tick.store}, {what} tick of {tick.jobs} job(s), in order:\n\n```\n"
+                f"{tick.store}, {what} tick of {tick.jobs} job(s):\n\n```\n"
                 + "\n".join(lines)
                 + "\n```"
             )
@@ -181,8 +197,9 @@ def contention_section(results: dict) -> str:
             c.held_elsewhere,
             c.duplicates,
             c.overlaps,
-            f"{c.statements / c.seconds:.0f}",
-            f"{c.commits / max(c.runs, 1):.2f}",
+            f"{c.statement_count / c.seconds:.0f}",
+            f"{c.statement_count / max(c.runs, 1):.2f}",
+            ", ".join(f"{name} {n}" for name, n in c.statements.items()),
         ]
         for c in results["contention"]
     ]
@@ -199,7 +216,8 @@ def contention_section(results: dict) -> str:
             "duplicates",
             "overlaps",
             "statements / s",
-            "commits / run",
+            "statements / run",
+            "statements by name",
         ],
         rows,
     )
@@ -279,22 +297,31 @@ def render_markdown(results: dict, found: list[Verdict], analysis: str) -> str:
         sections.append(
             "## 1. Idle tick (nothing due)\n\n"
             f"Wall time of the real `crontabber` command, spawn to exit, median of "
-            f"{repeats['idle']} runs after a warm-up run. Statements and round trips are those "
-            "of one more run: on PostgreSQL counted on the wire by a proxy (every Query "
-            "message, including BEGIN/COMMIT/ROLLBACK and what SQLAlchemy sends when it "
-            "connects), on SQLite by SQLite's trace callback inside the command. *statements* "
-            "leaves out transaction control.\n\n" + idle_section(results)
+            f"{repeats['idle']} runs after a warm-up run, beside its floors measured in turn "
+            "with it (a floor, the tick, again): the *driver floor* is a fresh `python` that "
+            "imports the driver, connects to the same database, runs `SELECT 1` and exits "
+            "(psycopg2 in autocommit, as crontabber connects; sqlite3 on the same file, where "
+            "`SELECT 1` does not read it); the *interpreter start* is `python -c pass`. "
+            "Statements are those of one more run, counted by name through the store's "
+            "connection seam (`StateStore.connection_factory`) inside the command; on "
+            "PostgreSQL every message is also counted on the wire by a proxy, and the two "
+            "counts must agree. *statements* leaves out BEGIN/COMMIT/ROLLBACK; on SQLite it "
+            "includes the `PRAGMA journal_mode=WAL` run on connecting.\n\n" + idle_section(results)
         )
         sections.append(
             "## 2. Busy tick (every job due, each a no-op)\n\n"
             "Same command after setting every job's `next_run` a minute back. *Per job* is "
             "what a due job adds to a tick: (busy wall - idle wall) / jobs; the per-job counts "
             "are (busy - idle) / jobs; below 100 jobs the per-job time is within the noise of "
-            "process start-up. Counted busy ticks are skipped where the table leaves the counts "
-            "empty (they are the same per job at every size).\n\n"
-            + busy_section(results)
-            + "\n\n"
-            + floor_text(results)
+            "process start-up. *Replay*: right after each busy tick, the statements a due job "
+            "sends replayed over the same rows (up to 1,000) by the bare driver, with the same "
+            "parameters (PostgreSQL: `claim` and `finish` from `crontabber.queries` on one "
+            "autocommit psycopg2 connection; SQLite: `lock`, `mark_ongoing`, `finish` and "
+            "`insert_log` in two `BEGIN IMMEDIATE` transactions); the median of the replays is "
+            "the floor of a due job. *Commits*: on PostgreSQL each writing statement is its own "
+            "transaction (autocommit); on SQLite, the COMMITs. Counted busy ticks are skipped "
+            "where the table leaves the counts empty (they are the same per job at every "
+            "size).\n\n" + busy_section(results) + "\n\n" + floor_text(results)
         )
         statements = idle_statements_section(results)
         if statements:
@@ -345,16 +372,12 @@ def floor_text(results: dict) -> str:
     parts = []
     if "commit_ms" in floor:
         parts.append(
-            f"PostgreSQL floor on this server, measured alongside with psycopg2: a `SELECT 1` "
-            f"round trip {floor['round_trip_ms']:.3f} ms median "
-            f"({floor['round_trip_mean_ms']:.3f} ms mean), a one-row `UPDATE` + `COMMIT` "
+            f"PostgreSQL server floor, measured alongside with psycopg2 on one autocommit "
+            f"connection: a `SELECT 1` round trip {floor['round_trip_ms']:.3f} ms median "
+            f"({floor['round_trip_mean_ms']:.3f} ms mean); a one-row `UPDATE` with its commit "
             f"{floor['commit_ms']:.2f} ms median ({floor['commit_mean_ms']:.2f} ms mean; "
             f"synchronous_commit={floor.get('synchronous_commit', '?')}, the commit waits for "
-            "the WAL flush). A due job's statements (lock, mark ongoing, commit; record the "
-            "outcome, log row, commit) replayed by bare psycopg2 against crontabber's tables: "
-            f"{floor['job_ms']:.2f} ms per job ({floor['job_unsynced_ms']:.2f} ms with "
-            "synchronous_commit=off). That replay is the least a due job can cost on this server "
-            "with two transactions; the rest of *per job* is crontabber and SQLAlchemy."
+            "the WAL flush)."
         )
     if "sqlite_commit_ms" in floor:
         parts.append(

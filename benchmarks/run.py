@@ -1,6 +1,6 @@
 """Benchmark crontabber's own overhead; print the tables and write benchmarks/RESULTS.md.
 
-    python benchmarks/run.py                      # everything, about 8-10 minutes on 2 cores
+    python benchmarks/run.py                      # everything, about 6-8 minutes on 2 cores
     python benchmarks/run.py --quick              # smaller sizes, fewer repeats: about a minute
     python benchmarks/run.py --scenarios idle,busy --stores postgresql
 
@@ -52,7 +52,7 @@ class Plan:
         self.contention_processes = 4 if quick else 8
         self.contention_jobs = 3
         self.contention_seconds = 2.0 if quick else 8.0
-        self.profile_idle_sizes = [300] if quick else [1000, 10000]
+        self.profile_idle_sizes = [300] if quick else [1, 1000, 10000]
         self.profile_busy_size = 300 if quick else 1000
         # the busy tick with synchronous_commit=off, to tell crontabber from the WAL flush
         self.async_sizes = [] if quick else [1000]
@@ -61,6 +61,10 @@ class Plan:
         if self.mode == "quick":
             return 1
         return 3 if jobs <= 1000 else 1
+
+    def replay_jobs(self, jobs: int) -> int:
+        """How many rows to replay a due job's statements over after each busy tick."""
+        return min(jobs, 1000) if jobs >= 100 else 0
 
     def count_busy(self, jobs: int) -> bool:
         """Whether to count a busy tick's statements (one more run; per job they are constant)."""
@@ -84,7 +88,7 @@ def machine(stores: Stores, has_postgres: bool) -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "OS": platform.platform(),
         "Python": platform.python_version(),
-        "SQLAlchemy": sqlalchemy.__version__,
+        "SQLAlchemy (migrations and set-up only)": sqlalchemy.__version__,
         "psycopg2": psycopg2.__version__.split()[0],
         "SQLite": sqlite3.sqlite_version,
     }
@@ -174,6 +178,7 @@ def run_ticks(stores: Stores, plan: Plan, kinds: list[str], scenarios: list[str]
             idle_repeats=plan.idle_repeats,
             busy_repeats=plan.busy_repeats(jobs) if busy else 0,
             count_busy=plan.count_busy(jobs),
+            replay_jobs=plan.replay_jobs(jobs) if busy else 0,
         )
         for kind, sizes in variants
         for jobs in sizes

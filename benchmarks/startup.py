@@ -1,8 +1,11 @@
 """Start-up: how long the command takes before it does anything, and what it imports.
 
-Wall times are medians of fresh processes. What each command imports comes
-from ``python -X importtime``: the self time of every module, summed by
-top-level package (so nothing is counted twice).
+Wall times are medians of fresh processes, the commands taken in turn (one run
+of each, then again) so that load from other processes hits them alike. The
+floors are among them: ``python -c pass`` and the driver floor (import the
+driver, connect, ``SELECT 1``, exit). What each command imports comes from
+``python -X importtime``: the self time of every module, summed by top-level
+package (so nothing is counted twice).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from common import (
     NOOP_MODULE_HEAD,
+    Completed,
     Stores,
     check,
     clean_env,
@@ -24,6 +28,7 @@ from common import (
     seed_states,
     workspace,
 )
+from ticks import floor_commands
 
 HEAVY = ("sqlalchemy", "psycopg2", "alembic", "sentry_sdk")
 
@@ -68,31 +73,31 @@ def _audit(label: str, args: list[str], cwd: Path) -> Imports:
 
 def measure(stores: Stores, kind: str, *, repeats: int, log=print) -> dict:
     python = sys.executable
+    driver = "psycopg2" if kind == "postgresql" else "sqlite3"
     commands = {
         "python -c pass": [python, "-c", "pass"],
         "python -c 'import crontabber'": [python, "-c", "import crontabber"],
         "crontabber --version": [*crontabber_command(), "--version"],
         "crontabber --help": [*crontabber_command(), "--help"],
-        "python -c 'import sqlalchemy, psycopg2'": [python, "-c", "import sqlalchemy, psycopg2"],
-        "python -c 'import sqlalchemy, psycopg2, alembic'": [
-            python,
-            "-c",
-            "import sqlalchemy, psycopg2, alembic",
-        ],
+        f"python -c 'import {driver}'": [python, "-c", f"import {driver}"],
     }
     url = stores.new(kind)
     try:
         with workspace("benchjobs", NOOP_MODULE_HEAD, "Noop", 1) as ws:
             seed_states(url, ws.app_names(), due=False)
             config = ws.write_config(url)
+            commands[f"driver floor ({driver}: connect, SELECT 1)"] = floor_commands(url)["driver"]
             idle_label = f"crontabber, idle tick, 1 job ({kind})"
             commands[idle_label] = ws.command(config)
-            wall, cpu = {}, {}
-            for label, args in commands.items():
+            for args in commands.values():
                 check(run_timed(args, cwd=ws.dir))  # warm the OS cache and .pyc files
-                runs = [check(run_timed(args, cwd=ws.dir)) for _ in range(repeats)]
-                wall[label] = median([run.seconds for run in runs])
-                cpu[label] = median([run.cpu for run in runs])
+            runs: dict[str, list[Completed]] = {label: [] for label in commands}
+            for _ in range(repeats):  # in turn, so that a burst of load hits all alike
+                for label, args in commands.items():
+                    runs[label].append(check(run_timed(args, cwd=ws.dir)))
+            wall = {label: median([run.seconds for run in done]) for label, done in runs.items()}
+            cpu = {label: median([run.cpu for run in done]) for label, done in runs.items()}
+            for label in commands:
                 log(f"  {label:<52} {wall[label] * 1000:7.0f} ms (CPU {cpu[label] * 1000:.0f} ms)")
             audits = [
                 _audit("crontabber --version", ["--version"], ws.dir),

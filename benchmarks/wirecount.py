@@ -1,16 +1,16 @@
 """Count what a PostgreSQL client sends, on the wire, through a local TCP proxy.
 
 The proxy sits between the ``crontabber`` command and the server and reads the
-frontend side of the protocol. psycopg2 speaks the simple query protocol, so
-every ``Query`` message is one round trip and carries its SQL text; that
-includes what SQLAlchemy and the driver send on their own (``BEGIN``,
-``COMMIT``, ``ROLLBACK``, the dialect's first-connect queries), which an
-in-process SQLAlchemy event would not see. Extended-protocol clients are
-counted by ``Sync`` messages, each one round trip.
+frontend side of the protocol: every message the client sends, by kind
+(``SSLRequest``, ``StartupMessage``, ``Query``, ``Terminate``, ...). psycopg2
+speaks the simple query protocol, so every ``Query`` message is one round trip
+and carries its SQL text (with the parameters interpolated by psycopg2), which
+is everything the driver sends, not only what the program asked for.
+Extended-protocol clients are counted by ``Sync`` messages, each one round trip.
 
-SSL is refused by the proxy (it answers ``N`` to the client's SSLRequest), so
-the stream is readable; the counted runs are separate from the timed ones,
-since the proxy adds latency.
+SSL is refused by the proxy (it answers ``N`` to the client's SSLRequest, as a
+server with ``ssl=off`` does), so the stream is readable; the counted runs are
+separate from the timed ones, since the proxy adds latency.
 """
 
 from __future__ import annotations
@@ -24,6 +24,27 @@ SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 CANCEL_REQUEST = 80877102
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "START", "END", "ABORT"}
+MESSAGE_KINDS = {
+    b"Q": "Query",
+    b"P": "Parse",
+    b"B": "Bind",
+    b"E": "Execute",
+    b"D": "Describe",
+    b"S": "Sync",
+    b"H": "Flush",
+    b"C": "Close",
+    b"X": "Terminate",
+    b"p": "PasswordMessage",
+    b"d": "CopyData",
+    b"c": "CopyDone",
+    b"f": "CopyFail",
+    b"F": "FunctionCall",
+}
+STARTUP_KINDS = {
+    SSL_REQUEST: "SSLRequest",
+    GSSENC_REQUEST: "GSSENCRequest",
+    CANCEL_REQUEST: "CancelRequest",
+}
 
 
 @dataclass
@@ -33,6 +54,20 @@ class WireCount:
     queries: list[str] = field(default_factory=list)
     syncs: int = 0
     connections: int = 0
+    messages: list[str] = field(default_factory=list)  # every message's kind, in order
+
+    def summary(self) -> str:
+        """The messages in order, runs of one kind collapsed: ``StartupMessage, 2 x Query``."""
+        parts: list[str] = []
+        previous, run = None, 0
+        for kind in [*self.messages, None]:
+            if kind == previous:
+                run += 1
+                continue
+            if previous is not None:
+                parts.append(previous if run == 1 else f"{run} x {previous}")
+            previous, run = kind, 1
+        return ", ".join(parts)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -47,7 +82,7 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 
 
 class CountingProxy:
-    """A TCP proxy to ``upstream`` on an ephemeral local port; thread-based, for one client at a time or many."""
+    """A TCP proxy to ``upstream`` on an ephemeral local port; a thread per client."""
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
@@ -101,6 +136,8 @@ class CountingProxy:
             header = _recv_exact(client, 4)
             body = _recv_exact(client, int.from_bytes(header, "big") - 4)
             code = int.from_bytes(body[:4], "big")
+            with self._lock:
+                self._count.messages.append(STARTUP_KINDS.get(code, "StartupMessage"))
             if code in (SSL_REQUEST, GSSENC_REQUEST):
                 client.sendall(b"N")
                 continue
@@ -112,11 +149,11 @@ class CountingProxy:
             kind = _recv_exact(client, 1)
             header = _recv_exact(client, 4)
             body = _recv_exact(client, int.from_bytes(header, "big") - 4)
-            if kind == b"Q":
-                with self._lock:
+            with self._lock:
+                self._count.messages.append(MESSAGE_KINDS.get(kind, repr(kind)))
+                if kind == b"Q":
                     self._count.queries.append(body.rstrip(b"\0").decode("utf-8", "replace"))
-            elif kind == b"S":
-                with self._lock:
+                elif kind == b"S":
                     self._count.syncs += 1
             upstream.sendall(kind + header + body)
             if kind == b"X":

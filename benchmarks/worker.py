@@ -3,11 +3,12 @@
     worker.py cli START READY -- ARGS...        the crontabber command, released by a start file
     worker.py hammer START READY OUT URL SECONDS JOBS
                                                 claim a few always-due jobs in a loop (contention)
-    worker.py sqlite-count OUT -- ARGS...       the crontabber command, recording every SQLite statement
+    worker.py count OUT -- ARGS...              the crontabber command, recording every statement
     worker.py profile OUT -- ARGS...            the crontabber command under pyinstrument
 
 A released worker first imports everything and writes READY, then waits for
-START, so that all of them begin at the same instant.
+START, so that all of them begin at the same instant. Statements are counted
+through the store's connection seam (:mod:`dbcount`), as a program would.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def cli(start: str, ready: str, args: list[str]) -> int:
     import crontabber.config
     import crontabber.runner
     import crontabber.store  # imported before the start, not after
+    import crontabber.store_postgresql
+    import crontabber.store_sqlite
 
     wait_for_start(start, ready)
     return crontabber.cli.main(args)
@@ -64,7 +67,7 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
     """Tick again and again over ``jobs`` jobs that are due again a millisecond after each run."""
     from collections import Counter
 
-    from sqlalchemy import event
+    import dbcount
 
     from crontabber.jobs import JobSpec
     from crontabber.runner import Runner
@@ -80,20 +83,12 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
         )
         for i in range(jobs)
     ]
+    counter = dbcount.Counter()
+    dbcount.install(counter)
     store = open_store(url)
-    sent = {"statements": 0, "commits": 0}
-
-    def count_statement(conn, cursor, statement, *args) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            sent["statements"] += 1
-
-    def count_commit(conn) -> None:
-        sent["commits"] += 1
-
     runner = Runner(specs, store)
     store.load_states()  # a warm connection before the start
-    event.listen(store.engine, "before_cursor_execute", count_statement)
-    event.listen(store.engine, "commit", count_commit)
+    counter.statements.clear()
     wait_for_start(start, ready)
     results: Counter[str] = Counter()
     ticks = 0
@@ -105,6 +100,7 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
         results.update(job.result.value for job in report.jobs)
     elapsed = time.perf_counter() - started
     store.close()
+    names = Counter(counter.statements)
     Path(out).write_text(
         json.dumps(
             {
@@ -113,34 +109,27 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
                 "ticks": ticks,
                 "results": dict(results),
                 "runs": RUNS,
-                **sent,
+                "statements": dict(names),
+                "connections": counter.connections,
             }
         )
     )
     return 0
 
 
-# Counting SQLite statements -----------------------------------------------------------
+# Counting statements ------------------------------------------------------------------
 
 
-def sqlite_count(out: str, args: list[str]) -> int:
-    """The crontabber command, with every statement SQLite executes written to ``out``."""
-    import sqlalchemy as sa
-    from sqlalchemy import event
+def count(out: str, args: list[str]) -> int:
+    """The crontabber command, with every statement its store sends written to ``out``."""
+    import dbcount
 
-    statements: list[str] = []
-    connections = [0]
-
-    def trace(dbapi_connection, _record) -> None:
-        if hasattr(dbapi_connection, "set_trace_callback"):
-            connections[0] += 1
-            dbapi_connection.set_trace_callback(statements.append)
-
-    event.listen(sa.pool.Pool, "connect", trace, insert=True)
+    counter = dbcount.Counter()
+    dbcount.install(counter)
     import crontabber.cli
 
     status = crontabber.cli.main(args)
-    Path(out).write_text(json.dumps({"statements": statements, "connections": connections[0]}))
+    Path(out).write_text(json.dumps(counter.to_json()))
     return status
 
 
@@ -173,8 +162,8 @@ def main(argv: list[str]) -> int:
     if command == "hammer":
         start, ready, out, url, seconds, jobs = rest
         return hammer(start, ready, out, url, seconds=float(seconds), jobs=int(jobs))
-    if command == "sqlite-count":
-        return sqlite_count(rest[0], args)
+    if command == "count":
+        return count(rest[0], args)
     if command == "profile":
         return profile(rest[0], args)
     sys.exit(f"worker: unknown command {command!r}")
