@@ -24,6 +24,12 @@ from .jobs_setting import JobLine, parse_job_entry, split_jobs_setting
 from .schedule import UTC, parse_zone
 
 STATE_FILE_NAME = "crontabber.sqlite"
+DEFAULT_CONF = os.path.join(".", "crontabber.ini")  # configman's default for app_name crontabber
+NO_CONFIGURATION = (
+    "no configuration found: give one with --admin.conf=FILE, "
+    "or run in a directory that has a crontabber.ini"
+)
+WRITTEN_FORMAT = "ini"  # the one format configman writes that reads back
 
 log = logging.getLogger("crontabber")
 
@@ -74,8 +80,19 @@ class JobsSetting:
                     from_string_converter=float,
                 )
 
+    def __str__(self) -> str:
+        """The entries on one line (``--help``): the jobs syntax, comments left out."""
+        return ", ".join(split_jobs_setting(self.text))
+
     def to_str(self) -> str:
-        return self.text
+        """The value as an ini file takes it back (``--admin.dump_conf``): one entry
+        per line, comments kept, inside triple quotes."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        if not lines:
+            return ""
+        quote = "'''" if "'''" not in self.text else '"""'
+        body = "".join(f"\n        {line}" for line in lines)
+        return f"{quote}{body}\n    {quote}"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JobsSetting) and other.text == self.text
@@ -138,6 +155,8 @@ class Settings:
     host_name: str = ""
     state_retry: dt.timedelta = dt.timedelta(seconds=60)
     auto_migrate: bool = True
+    daemon_poll: dt.timedelta = dt.timedelta(seconds=10)
+    daemon_shutdown_grace: dt.timedelta = dt.timedelta(seconds=30)
     sentry_dsn: str = ""
     command: Command = field(default_factory=Command)
     problems: tuple[JobProblem, ...] = field(default=())
@@ -239,43 +258,20 @@ def definitions() -> Any:
         secret=True,
         reference_value_from="secrets.sentry",
     )
-    root.add_option("list-jobs", default=False, short_form="l", doc="list the jobs and their state")
-    root.add_option("json", default=False, doc="with --list-jobs: one JSON object per job")
-    root.add_option(
-        "reset-job",
-        default="",
-        short_form="r",
-        doc="forget a job's state (app name or module.ClassName)",
+    _add_command_options(root)
+    daemon_ns = root.namespace("daemon")
+    daemon_ns.add_option(
+        "poll_seconds",
+        default=10.0,
+        doc="with --daemon: the longest sleep between ticks, to see what other hosts changed",
+        from_string_converter=float,
     )
-    root.add_option(
-        "job", default="", short_form="j", doc="run only this job (app name or module.ClassName)"
+    daemon_ns.add_option(
+        "shutdown_grace_seconds",
+        default=30.0,
+        doc="with --daemon: how long a running job may finish after SIGTERM or SIGINT",
+        from_string_converter=float,
     )
-    root.add_option(
-        "force",
-        default=False,
-        short_form="f",
-        doc="with --job: run it now; with --reset-job: even if ongoing",
-    )
-    root.add_option(
-        "configtest",
-        default=False,
-        doc="check the configuration; exit with the number of misconfigured jobs",
-    )
-    root.add_option(
-        "audit-ghosts",
-        default=False,
-        doc="list app names in the state table but not in this configuration",
-    )
-    root.add_option(
-        "nagios",
-        default=False,
-        short_form="n",
-        doc="Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL",
-    )
-    root.add_option("graph", default=False, doc="the dependency graph in Graphviz DOT")
-    root.add_option("sentrytest", default=False, doc="send a test event to Sentry")
-    root.add_option("migrate", default=False, doc="apply the state database's schema migrations")
-    root.add_option("version", default=False, short_form="v", doc="print the version")
     logging_ns = root.namespace("logging")
     logging_ns.add_option(
         "level",
@@ -289,6 +285,53 @@ def definitions() -> Any:
         doc="a file that gets the whole log too (at logging.level, or INFO when it is empty)",
     )
     return root
+
+
+def _add_command_options(root: Any) -> None:
+    """The admin commands: command-line switches, kept out of ``--admin.print_conf``
+    and ``--admin.dump_conf`` so a dumped file never runs a command."""
+
+    def add_option(name: str, **kwargs: Any) -> None:
+        root.add_option(name, exclude_from_print_conf=True, exclude_from_dump_conf=True, **kwargs)
+
+    add_option("list-jobs", default=False, short_form="l", doc="list the jobs and their state")
+    add_option("json", default=False, doc="with --list-jobs: one JSON object per job")
+    add_option(
+        "reset-job",
+        default="",
+        short_form="r",
+        doc="forget a job's state (app name or module.ClassName)",
+    )
+    add_option(
+        "job", default="", short_form="j", doc="run only this job (app name or module.ClassName)"
+    )
+    add_option(
+        "force",
+        default=False,
+        short_form="f",
+        doc="with --job: run it now; with --reset-job: even if ongoing; "
+        "with --audit-ghosts: remove them",
+    )
+    add_option(
+        "configtest",
+        default=False,
+        doc="check the configuration; exit with the number of misconfigured jobs",
+    )
+    add_option(
+        "audit-ghosts",
+        default=False,
+        doc="list app names in the state table but not in this configuration",
+    )
+    add_option(
+        "nagios",
+        default=False,
+        short_form="n",
+        doc="Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL",
+    )
+    add_option("graph", default=False, doc="the dependency graph in Graphviz DOT")
+    add_option("sentrytest", default=False, doc="send a test event to Sentry")
+    add_option("migrate", default=False, doc="apply the state database's schema migrations")
+    add_option("version", default=False, short_form="v", doc="print the version")
 
 
 def config_path_from_argv(argv: Sequence[str]) -> str | None:
@@ -333,7 +376,28 @@ def _manager_class(configman: Any) -> type:
             finally:
                 option.default = saved
 
+        def write_conf(self, config_file_type: Any, opener: Any, skip_keys: Any = None) -> None:
+            """Only ini: configman's other formats do not read back (``py`` is not even
+            Python: option names such as ``list-jobs`` and ``class-Name`` are not names)."""
+            if config_file_type != WRITTEN_FORMAT:
+                raise ConfigError(unwritable_format(self, config_file_type))
+            super().write_conf(config_file_type, opener, skip_keys=skip_keys)
+
     return Manager
+
+
+def unwritable_format(manager: Any, config_file_type: Any) -> str:
+    """The one line that refuses a format of ``--admin.print_conf``/``--admin.dump_conf``."""
+    dump = manager._get_option("admin.dump_conf").value
+    if dump and not manager._get_option("admin.print_conf").value:
+        return (
+            f"--admin.dump_conf={dump}: the file name must end in .{WRITTEN_FORMAT}, "
+            "the one format crontabber writes (and reads back)"
+        )
+    return (
+        f"--admin.print_conf={config_file_type}: crontabber writes only "
+        f"--admin.print_conf={WRITTEN_FORMAT} (the one format that reads back)"
+    )
 
 
 def read_config(argv: Sequence[str]) -> RawConfig:
@@ -344,6 +408,8 @@ def read_config(argv: Sequence[str]) -> RawConfig:
     """
     configman = _configman()
     conf_path = config_path_from_argv(argv)
+    if conf_path is None and os.path.isfile(DEFAULT_CONF):
+        conf_path = DEFAULT_CONF
     if conf_path is not None:
         if not os.path.isfile(conf_path) or not os.access(conf_path, os.R_OK):
             raise ConfigError(f"cannot read config file {conf_path!r}")
@@ -380,6 +446,10 @@ def read_config(argv: Sequence[str]) -> RawConfig:
         raise ConfigError(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         ) from None
+    for argument in manager.args:
+        raise ConfigError(unexpected_argument(argument))
+    if conf_path is None:  # neither --admin.conf nor ./crontabber.ini
+        raise ConfigError(NO_CONFIGURATION)
     unknown = [
         name.strip()
         for warning in caught
@@ -389,6 +459,14 @@ def read_config(argv: Sequence[str]) -> RawConfig:
     # As in the original, every job's section acquires ``logger`` from the top.
     config.logger = logging.getLogger("crontabber")
     return RawConfig(config, conf_path, tuple(unknown), strict=manager_class.strict)
+
+
+def unexpected_argument(argument: str) -> str:
+    """The one line for a word on the command line that is not an option."""
+    message = f"unexpected argument {argument!r}: options start with --"
+    if argument.endswith((".ini", ".conf")):
+        message += f" (a config file is given as --admin.conf={argument})"
+    return message
 
 
 def database_url(config: Any, conf_path: str | None) -> str:
@@ -435,10 +513,12 @@ def settings_from(raw: RawConfig) -> Settings:
         problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}", of_jobs_only=False))
         default_zone = UTC
     specs = []
+    sections = set(local_keys(config.crontabber))  # once: the keys are a list to copy
     for line, app_class in jobs_setting.jobs:
         name = namespace_name(line)
-        if name not in local_keys(config.crontabber):  # a job without options of its own
+        if name not in sections:  # a job without options of its own
             config.crontabber[name] = type(config)()
+            sections.add(name)
         apply_job_section_options(app_class, config.crontabber[name])
         try:
             specs.append(spec_for(line, app_class, config.crontabber[name], default_zone))
@@ -480,6 +560,10 @@ def settings_from(raw: RawConfig) -> Settings:
         warnings=warnings_,
         sentry_dsn=config.sentry.dsn,
         auto_migrate=bool(config.crontabber.auto_migrate),
+        daemon_poll=dt.timedelta(seconds=daemon_seconds(config, "poll_seconds")),
+        daemon_shutdown_grace=dt.timedelta(
+            seconds=daemon_seconds(config, "shutdown_grace_seconds")
+        ),
         heartbeat_interval=dt.timedelta(seconds=config.crontabber.heartbeat_interval),
         heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
         host_name=config.crontabber.host_name,
@@ -532,6 +616,10 @@ def command_from(config: Any) -> Command:
     if len(asked) > 1:
         raise ConfigError(f"choose one command, not {' and '.join('--' + name for name in asked)}")
     name = asked[0] if asked else None
+    if config.json and name != "list-jobs":
+        raise ConfigError("--json goes with --list-jobs")
+    if config.force and name not in ("job", "reset-job", "audit-ghosts"):
+        raise ConfigError("--force goes with --job, --reset-job or --audit-ghosts")
     argument = config[name] if name in ("reset-job", "job") else ""
     return Command(name=name, argument=argument, force=bool(config.force), json=bool(config.json))
 
@@ -542,3 +630,13 @@ def load(argv: Sequence[str]) -> Settings:
     if settings.problems:
         raise ConfigError(settings.problems[0].message)
     return settings
+
+
+def daemon_seconds(config: Any, name: str) -> float:
+    """A daemon.* duration, checked: positive for the poll, not negative for the grace."""
+    value = float(config.daemon[name])
+    if value < 0 or (name == "poll_seconds" and value == 0):
+        raise ConfigError(
+            f"daemon.{name} must be {'positive' if name == 'poll_seconds' else 'at least 0'}"
+        )
+    return value
