@@ -101,12 +101,13 @@ def test_configtest_reports_a_bad_global_timezone(project: Path) -> None:
 
 def test_a_run_with_a_bad_cron_is_one_line_and_exit_1(project: Path) -> None:
     config = write_config(project, "cronjobs.Report|cron(61 2 * * *)")
-    result = run_crontabber(f"--admin.conf={config}", cwd=project)
+    result = run_crontabber(f"--admin.conf={config}", cwd=project, env={"logging.level": ""})
     assert result.status == 1
-    assert result.stderr == (
-        "crontabber: jobs entry 'cronjobs.Report|cron(61 2 * * *)': bad minute field '61' "
-        "in cron expression '61 2 * * *' (minutes are 0-59)\n"
+    assert result.stderr.endswith(
+        " ERROR crontabber misconfigured: jobs entry 'cronjobs.Report|cron(61 2 * * *)': "
+        "bad minute field '61' in cron expression '61 2 * * *' (minutes are 0-59)\n"
     )
+    assert result.stderr.count("\n") == 1
 
 
 def test_global_timezone_applies_unless_a_job_names_its_own(

@@ -544,7 +544,12 @@ def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) ->
         )
         logs_before = conn.exec_driver_sql("SELECT count(*) FROM crontabber_log").scalar()
     (tmp_path / "adopted.py").write_text(CLI_JOBS)
-    config = write_config(tmp_path, "adopted.Due|1h\nadopted.NotDue|1d", database_url=pg_url)
+    config = write_config(
+        tmp_path,
+        "adopted.Due|1h\nadopted.NotDue|1d",
+        database_url=pg_url,
+        extra="    log_retention_days=0\n",  # the adopted log rows are older than 90 days
+    )
     result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
     assert result.status == 0, result.stderr
     assert "migrated the state database from schema revision none to" in result.stderr
