@@ -21,6 +21,7 @@ from .interrupts import Terminated
 if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
     from .config import Settings
     from .interrupts import NoInterrupts
+    from .runner import Runner
     from .store import StateStore
 
 EXIT_OK = 0
@@ -29,6 +30,7 @@ EXIT_INTERRUPTED = 130  # SIGINT
 EXIT_TERMINATED = 143  # SIGTERM
 NAGIOS_UNKNOWN = 3
 CONFIGTEST_MAX = 125
+DAEMON_FLAG = "--daemon"
 
 log = logging.getLogger("crontabber")
 
@@ -64,10 +66,10 @@ def configure_logging(level: str, log_file: str = "") -> None:
 
 def job_to_run(settings: Settings) -> str | None:
     """The app name ``--job`` asks for (None: every job); refuses unknown and backfill jobs."""
-    from .admin import find_job
-
     if settings.command.name != "job":
         return None
+    from .admin import find_job
+
     spec = find_job(settings.specs, settings.command.argument)
     if spec.is_backfill:
         raise CrontabberError(
@@ -77,22 +79,19 @@ def job_to_run(settings: Settings) -> str | None:
     return spec.app_name
 
 
-def run_jobs(
+def build_runner(
     settings: Settings,
     store: StateStore,
-    interrupts: NoInterrupts | None = None,
-    only: str | None = None,
-) -> int:
-    """A run of every due job, or only of ``only`` (``--job``, resolved by :func:`job_to_run`)."""
-    from . import error_reporting
+    interrupts: NoInterrupts | None,
+    on_failure: Callable[..., None] | None,
+) -> Runner:
+    """The runner of a run (or of every tick of a daemon) from the settings."""
     from .lease import LeasePolicy
     from .runner import Runner
     from .store import Holder
 
-    command = settings.command
-    reporter = error_reporting.failure_reporter(settings.sentry_dsn)
     holder = Holder.this_process(settings.host_name or None)
-    runner = Runner(
+    return Runner(
         settings.specs,
         store,
         error_retry_time=settings.error_retry_time,
@@ -103,10 +102,24 @@ def run_jobs(
             max_age=settings.max_ongoing_age,
         ),
         holder=holder,
-        on_failure=reporter,
+        on_failure=on_failure,
         interrupts=interrupts,
         log_retention=settings.log_retention,
     )
+
+
+def run_jobs(
+    settings: Settings,
+    store: StateStore,
+    interrupts: NoInterrupts | None = None,
+    only: str | None = None,
+) -> int:
+    """A run of every due job, or only of ``only`` (``--job``, resolved by :func:`job_to_run`)."""
+    from . import error_reporting
+
+    command = settings.command
+    reporter = error_reporting.failure_reporter(settings.sentry_dsn)
+    runner = build_runner(settings, store, interrupts, reporter)
     try:
         report = runner.run(only=only, force=command.force and only is not None)
     finally:
@@ -117,6 +130,31 @@ def run_jobs(
     if settings.problems and report.exit_status == EXIT_OK:
         return EXIT_ERROR  # the others ran; the misconfigured ones were reported
     return report.exit_status
+
+
+def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
+    """``--daemon``: tick until stopped; SIGHUP reads ``argv``'s configuration again."""
+    from . import config, error_reporting
+    from .daemon import run_daemon
+
+    reporter = error_reporting.failure_reporter(settings.sentry_dsn)
+
+    def rebuild(signals: NoInterrupts) -> Runner:
+        fresh = config.settings_from(config.read_config(argv))
+        fatal = [problem for problem in fresh.problems if not problem.of_jobs_only]
+        if fatal:
+            raise ConfigError(fatal[0].message)
+        if fresh.database_url != settings.database_url:
+            log.warning("SIGHUP: a new database_url takes a restart; the daemon keeps its own")
+        return build_runner(without_misconfigured_jobs(fresh), store, signals, reporter)
+
+    return run_daemon(
+        lambda signals: build_runner(settings, store, signals, reporter),
+        poll_seconds=settings.daemon_poll.total_seconds(),
+        shutdown_grace=settings.daemon_shutdown_grace.total_seconds(),
+        rebuild=rebuild,
+        on_stop=error_reporting.flush if reporter is not None else None,
+    )
 
 
 def list_jobs(settings: Settings, store: StateStore) -> int:
@@ -227,7 +265,13 @@ def sentrytest(settings: Settings) -> int:
 def run(argv: Sequence[str]) -> int:
     from . import config
 
+    # --daemon is read here: configman cannot have both an option and a namespace
+    # (daemon.poll_seconds, ...) of one name.
+    daemon_mode = DAEMON_FLAG in argv
+    argv = [arg for arg in argv if arg != DAEMON_FLAG]
     settings = config.settings_from(config.read_config(argv))
+    if daemon_mode and settings.command.name is not None:
+        raise ConfigError(f"choose one command, not --{settings.command.name} and {DAEMON_FLAG}")
     if settings.command.name == "configtest":
         return configtest(settings)
     fatal = [problem for problem in settings.problems if not problem.of_jobs_only]
@@ -243,6 +287,8 @@ def run(argv: Sequence[str]) -> int:
 
     from .interrupts import SignalInterrupts
 
+    if daemon_mode:
+        return _with_store(settings, daemon, argv)
     command = COMMANDS_WITH_STORE[settings.command.name]
     if command is not run_jobs:
         return _with_store(settings, command)

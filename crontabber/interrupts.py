@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -90,9 +91,15 @@ class SignalInterrupts(NoInterrupts):
             exc, self._pending = self._pending, None
             raise exc
 
+    def _before_job(self) -> None:
+        self.raise_pending()
+
+    def _after_job(self) -> None:
+        pass
+
     @contextlib.contextmanager
     def job(self, name: str, max_runtime: float | None) -> Iterator[None]:
-        self.raise_pending()
+        self._before_job()
         timed = bool(max_runtime) and threading.current_thread() is threading.main_thread()
         if timed:
             previous_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -102,6 +109,108 @@ class SignalInterrupts(NoInterrupts):
             yield
         finally:
             self._in_job = False
+            self._after_job()
             if timed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous_alarm)
+
+
+class GracefulStop(BaseException):
+    """A daemon was asked to stop and no job needed interrupting: it exits 0."""
+
+
+class DaemonSignals(SignalInterrupts):
+    """Signals for a daemon (main thread only).
+
+    The first SIGTERM or SIGINT stops claiming: the next safe point raises
+    :class:`GracefulStop`, and a running job may finish for up to ``grace``
+    seconds before it is interrupted as :class:`SignalInterrupts` would (and
+    ``interrupted`` is set). A second one interrupts at once. SIGHUP sets
+    ``reload_requested``. Each signal sets ``wake``, so a sleeping daemon acts at once.
+    """
+
+    def __init__(self, grace: float, wake: threading.Event) -> None:
+        super().__init__()
+        self.grace = grace
+        self.wake = wake
+        self.stop_signal: int | None = None
+        self.reload_requested = False
+        self.interrupted = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> DaemonSignals:
+        super().__enter__()
+        if threading.current_thread() is threading.main_thread():
+            self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
+            self._previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._on_grace_over)
+        return self
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self._cancel_timer()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_signal is not None
+
+    def exit_status(self) -> int:
+        """0 after a graceful stop; 130 or 143 when a job had to be interrupted."""
+        if not self.interrupted:
+            return 0
+        return 130 if self.stop_signal == signal.SIGINT else 143
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            self.wake.set()
+            log.warning("received %s: stopping after the running job, if any", name)
+            if self._in_job:
+                self._start_timer()
+            return
+        log.warning("received %s again: interrupting the running job", name)
+        self._interrupt()
+
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    def _on_grace_over(self, _signum: int, _frame: object) -> None:
+        if self._in_job:
+            log.warning("the running job did not finish within the grace period: interrupting it")
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        if not self._in_job:
+            return
+        self.interrupted = True
+        raise (
+            KeyboardInterrupt("interrupted by SIGINT")
+            if self.stop_signal == signal.SIGINT
+            else Terminated("terminated by SIGTERM")
+        )
+
+    def raise_pending(self) -> None:
+        if self.stop_signal is not None:
+            raise GracefulStop()
+
+    def _before_job(self) -> None:
+        # A job claimed before the signal runs, within the grace period.
+        if self.stop_signal is not None:
+            self._start_timer()
+
+    def _after_job(self) -> None:
+        self._cancel_timer()
+
+    def _start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.grace, os.kill, (os.getpid(), signal.SIGUSR1))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

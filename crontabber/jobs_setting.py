@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from .errors import ConfigError
 from .schedule import CronSchedule, FrequencySchedule, Schedule, parse_zone, zone_name
 
-_FREQUENCY = re.compile(r"^(\d+)\s*([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_FREQUENCY = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Longer frequencies overflow datetime arithmetic (dates end in year 9999).
 MAX_FREQUENCY = dt.timedelta(days=36500)
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -48,14 +48,14 @@ class JobLine:
 
 
 def parse_frequency(text: str) -> dt.timedelta:
-    """``5m``, ``1h``, ``2d`` -> a timedelta; anything else is a ConfigError."""
+    """``30s``, ``5m``, ``1h``, ``2d`` -> a timedelta; anything else is a ConfigError."""
     match = _FREQUENCY.match(text.strip())
     if not match or int(match.group(1)) == 0:
         cron_like = " " in text.strip() or text.strip().startswith("@")
         hint = f"; for a cron expression write cron({text.strip()})" if cron_like else ""
         raise ConfigError(
-            f"bad frequency {text.strip()!r}: use a whole number and m, h or d "
-            f"(e.g. 5m, 1h, 2d){hint}"
+            f"bad frequency {text.strip()!r}: use a whole number and s, m, h or d "
+            f"(e.g. 30s, 5m, 1h, 2d){hint}"
         )
     count, unit = int(match.group(1)), match.group(2)
     if count * _UNIT_SECONDS[unit] > MAX_FREQUENCY.total_seconds():

@@ -52,6 +52,10 @@ class RunReport:
     """What one tick did with each job it considered (jobs not due are not listed)."""
 
     jobs: tuple[JobReport, ...]
+    now: dt.datetime | None = None  # the tick's time (the database's) when it ended
+    # When the earliest job this tick did not leave to others or to its dependencies
+    # is next due (None: no job at all). What a daemon sleeps until.
+    next_due: dt.datetime | None = None
 
     def with_result(self, result: Result) -> list[str]:
         return [job.app_name for job in self.jobs if job.result is result]
@@ -137,7 +141,28 @@ class Runner:
                     reports.append(report)
         self.interrupts.raise_pending()  # one that came while the last outcome was written
         self._prune_log(snapshot)
-        return RunReport(tuple(reports))
+        end = self._clock()
+        waiting = {
+            job.app_name
+            for job in reports
+            if job.result in (Result.SKIPPED, Result.ONGOING, Result.LOCKED)
+        }
+        return RunReport(tuple(reports), end, self._next_due(specs, states, waiting, end))
+
+    @staticmethod
+    def _next_due(
+        specs: Sequence[JobSpec], states: dict[str, JobState], waiting: set[str], now: dt.datetime
+    ) -> dt.datetime | None:
+        """The earliest next run among ``specs`` but those ``waiting`` for another
+        process or a dependency (seen again at the next poll)."""
+        due = []
+        for spec in specs:
+            if spec.app_name in waiting:
+                continue
+            state = states.get(spec.app_name)
+            next_run = state.next_run if state is not None else None
+            due.append(next_run if next_run is not None else spec.schedule.first_run(now))
+        return min(due, default=None)
 
     def _prune_log(self, snapshot: Snapshot) -> None:
         """Drop log rows older than ``log_retention``, about once a day: only when the

@@ -272,9 +272,9 @@ def check_cron_expression(expression: str) -> None:
 
 
 def format_frequency(frequency: dt.timedelta) -> str:
-    """The shortest ``5m``/``1h``/``2d`` form of a frequency."""
-    minutes = int(frequency.total_seconds() // 60)
-    for unit, size in (("d", 24 * 60), ("h", 60)):
-        if minutes % size == 0:
-            return f"{minutes // size}{unit}"
-    return f"{minutes}m"
+    """The shortest ``30s``/``5m``/``1h``/``2d`` form of a frequency."""
+    seconds = int(frequency.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

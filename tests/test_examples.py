@@ -37,3 +37,40 @@ def test_every_example_runs_when_its_time_comes(tmp_path: Path) -> None:
     report = Runner(settings.specs, store).run(now=monday)
     store.close()
     assert set(report.with_result(Result.SUCCEEDED)) == EXAMPLES, report
+
+
+def test_the_daemon_example_pulses_and_stops_on_sigint(tmp_path: Path) -> None:
+    """The README's daemon command: it runs the 30s job at once and stops cleanly."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .clitools import crontabber_command
+
+    state = tmp_path / "state.sqlite"
+    process = subprocess.Popen(
+        [
+            *crontabber_command(),
+            f"--admin.conf={ROOT / 'example_apps' / 'daemon.ini'}",
+            f"--crontabber.database_url=sqlite:///{state}",
+            "--daemon",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "logging.level": ""},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not state.exists() or not run_crontabber(
+        f"--admin.conf={ROOT / 'example_apps' / 'daemon.ini'}",
+        f"--crontabber.database_url=sqlite:///{state}",
+        "--list-jobs",
+        cwd=tmp_path,
+    ).stdout.count("last run:     20"):
+        assert time.monotonic() < deadline, "the pulse never ran"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "WARNING daemon_example pulse at " in stderr

@@ -1,0 +1,237 @@
+"""Daemon mode with real processes: on time, exactly once beside other daemons and
+crontab runs, graceful on SIGTERM, reloading on SIGHUP, riding out a database restart."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from .clitools import crontabber_command, run_crontabber, write_config
+from .pgcluster import PgCluster
+
+JOBS = """
+import os
+import time
+
+from crontabber import App
+
+HERE = os.path.dirname(__file__)
+
+
+def note(*words):
+    with open(os.path.join(HERE, "marks.txt"), "a") as f:
+        f.write(" ".join(str(word) for word in words) + "\\n")
+
+
+class Marking(App):
+    seconds = 0.0
+
+    def run(self):
+        note("start", self.app_name, os.getpid(), time.time())
+        time.sleep(float(os.environ.get("JOB_SECONDS", self.seconds)))
+        note("end", self.app_name, os.getpid(), time.time())
+
+
+class Tick(Marking):
+    app_name = "tick"
+
+
+class Other(Marking):
+    app_name = "other"
+"""
+JOBS += "\n".join(
+    f"class Shared{n}(Marking):\n    app_name = 'shared-{n}'\n    seconds = 0.3\n" for n in range(6)
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "daemonjobs.py").write_text(JOBS)
+    return tmp_path
+
+
+def marks(project: Path) -> list[tuple[str, str, int, float]]:
+    path = project / "marks.txt"
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text().splitlines():
+        what, app, pid, when = line.split()
+        found.append((what, app, int(pid), float(when)))
+    return found
+
+
+def starts(project: Path, app: str) -> list[float]:
+    return [when for what, name, _, when in marks(project) if what == "start" and name == app]
+
+
+def wait_until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
+
+
+def daemon(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*crontabber_command(), f"--admin.conf={config}", "--daemon", *args],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> tuple[int, str]:
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
+def test_a_due_job_starts_within_a_second_of_its_time(project: Path) -> None:
+    """A 2s job in an idle daemon: each start is 2 s after the last, plus its lateness."""
+    config = write_config(project, "daemonjobs.Tick|2s")
+    process = daemon(config, project)
+    wait_until(lambda: len(starts(project, "tick")) >= 5, "five runs", timeout=30)
+    status, stderr = stop(process)
+    assert status == 0, stderr
+    times = starts(project, "tick")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(2.0 <= gap < 3.0 for gap in gaps), gaps
+    assert "Traceback" not in stderr
+
+
+def test_sigterm_lets_the_running_job_finish_and_exits_0(project: Path) -> None:
+    config = write_config(
+        project, "daemonjobs.Tick|1h", extra="[daemon]\n    shutdown_grace_seconds=20\n"
+    )
+    process = daemon(config, project, env={"JOB_SECONDS": "2"})
+    wait_until(lambda: starts(project, "tick"), "the job started")
+    status, stderr = stop(process)
+    assert status == 0, stderr
+    assert [what for what, *_ in marks(project)] == ["start", "end"]
+    assert "received SIGTERM: stopping after the running job" in stderr
+    state = run_crontabber(f"--admin.conf={config}", "--list-jobs", "--json", cwd=project)
+    assert '"error_count": 0' in state.stdout and '"ongoing": null' in state.stdout
+
+
+@pytest.mark.parametrize(("signum", "expected"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_job_still_running_after_the_grace_is_interrupted_and_recorded(
+    project: Path, signum: int, expected: int
+) -> None:
+    config = write_config(
+        project, "daemonjobs.Tick|1h", extra="[daemon]\n    shutdown_grace_seconds=1\n"
+    )
+    process = daemon(config, project, env={"JOB_SECONDS": "60"})
+    wait_until(lambda: starts(project, "tick"), "the job started")
+    began = time.monotonic()
+    status, stderr = stop(process, signum)
+    assert status == expected, stderr
+    assert time.monotonic() - began < 15
+    assert "did not finish within the grace period" in stderr
+    listed = run_crontabber(f"--admin.conf={config}", "--list-jobs", "--json", cwd=project)
+    assert '"ongoing": null' in listed.stdout and '"error_count": 1' in listed.stdout
+
+
+def test_sighup_reloads_a_good_configuration_and_keeps_the_old_on_a_bad_one(
+    project: Path,
+) -> None:
+    config = write_config(project, "daemonjobs.Tick|1s")
+    process = daemon(config, project)
+    wait_until(lambda: starts(project, "tick"), "tick ran")
+    write_config(project, "daemonjobs.Tick|1s\ndaemonjobs.Other|1s")
+    process.send_signal(signal.SIGHUP)
+    wait_until(lambda: starts(project, "other"), "the reloaded job ran")
+    config.write_text("[crontabber]\n    jobs='''\n        daemonjobs.Tick|1s\n")  # unparseable
+    process.send_signal(signal.SIGHUP)
+    before = len(starts(project, "other"))
+    wait_until(lambda: len(starts(project, "other")) >= before + 2, "the old config goes on")
+    status, stderr = stop(process)
+    assert status == 0, stderr
+    assert "SIGHUP: reloaded the configuration: 2 jobs" in stderr
+    refused = [line for line in stderr.splitlines() if "was not reloaded" in line]
+    assert len(refused) == 1, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.postgres
+def test_a_restarted_database_is_ridden_out(project: Path, private_cluster: PgCluster) -> None:
+    config = write_config(project, "daemonjobs.Tick|1s", database_url=private_cluster.url)
+    process = daemon(config, project)
+    wait_until(lambda: len(starts(project, "tick")) >= 2, "two runs")
+    private_cluster.stop()
+    time.sleep(4)
+    private_cluster.start()
+    back = len(starts(project, "tick"))
+    wait_until(lambda: len(starts(project, "tick")) >= back + 3, "runs after the restart")
+    assert process.poll() is None, "the daemon exited"
+    status, stderr = stop(process)
+    assert status == 0, stderr
+    assert "retrying until it answers" in stderr
+    assert "the state database answers again after" in stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert len(errors) <= 2, errors  # one line per outage (a job's write may add one)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_three_daemons_and_crontab_runs_run_every_instant_once(project: Path, pg_url: str) -> None:
+    """Six 5s jobs for 40 s: no run twice or overlapping, no instant missed."""
+    seconds = float(os.environ.get("CRONTABBER_DAEMON_SECONDS", "40"))
+    lines = "\n".join(f"daemonjobs.Shared{n}|5s" for n in range(6))
+    config = write_config(
+        project, lines, database_url=pg_url, extra="[daemon]\n    poll_seconds=2\n"
+    )
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=project).status == 0
+    daemons = [daemon(config, project, f"--crontabber.host_name=daemon-{n}") for n in range(3)]
+    stopping = threading.Event()
+    cron_statuses: list[int] = []
+
+    def crontab() -> None:
+        while not stopping.wait(1.3):
+            result = run_crontabber(
+                f"--admin.conf={config}", "--crontabber.host_name=cron", cwd=project
+            )
+            cron_statuses.append(result.status)
+
+    cron = threading.Thread(target=crontab)
+    cron.start()
+    time.sleep(seconds)
+    stopping.set()
+    cron.join()
+    results = [stop(process) for process in daemons]
+    assert all(status == 0 for status, _ in results), results
+    assert set(cron_statuses) <= {0, 2, 3}, cron_statuses
+
+    bodies = collections.defaultdict(list)
+    open_bodies = {}
+    for what, app, pid, when in marks(project):
+        if what == "start":
+            open_bodies[(app, pid)] = when
+        else:
+            bodies[app].append((open_bodies.pop((app, pid)), when))
+    assert not open_bodies, open_bodies
+    assert sorted(bodies) == [f"shared-{n}" for n in range(6)]
+    for app, runs in bodies.items():
+        runs.sort()
+        for (start, end), (next_start, _) in itertools.pairwise(runs):
+            assert end <= next_start, f"{app} overlapped itself"
+            assert next_start - start >= 5.0 - 0.05, f"{app} ran twice within 5 s"
+            assert next_start - start < 5.0 + 2.5, f"{app} missed an instant"
+        assert len(runs) >= seconds / 5 - 2, (app, len(runs))
+    engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        held = conn.exec_driver_sql("SELECT count(*) FROM crontabber WHERE ongoing IS NOT NULL")
+        assert held.scalar() == 0
+    engine.dispose()
