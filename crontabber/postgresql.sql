@@ -83,7 +83,7 @@ FROM locked
 WITH recovered AS (
     UPDATE crontabber AS c
     SET error_count = coalesce(c.error_count, 0) + 1,
-        last_error = %(error)s,
+        last_error = %(error)s::json,
         last_run = c.ongoing,
         first_run = coalesce(c.first_run, c.ongoing),
         next_run = clock_timestamp() + make_interval(secs => %(retry_after_seconds)s),
@@ -126,7 +126,7 @@ WITH released AS (
         first_run = coalesce(first_run, %(started)s),
         last_success = CASE WHEN %(failed)s THEN last_success ELSE %(last_success)s END,
         error_count = CASE WHEN %(failed)s THEN coalesce(error_count, 0) + 1 ELSE 0 END,
-        last_error = CASE WHEN %(failed)s THEN %(error)s ELSE '{}'::json END,
+        last_error = CASE WHEN %(failed)s THEN %(error)s::json ELSE '{}'::json END,
         ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
         ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
     WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
@@ -200,3 +200,38 @@ WHERE id IN (
     ORDER BY log_time
     LIMIT %(batch)s
 )
+
+-- The status page's reads (crontabber.web), sent on a read-only session of their own.
+
+-- name: log_page
+-- A page of one job's crontabber_log rows, newest first (page_size rows from
+-- page_offset), and how many rows the job has: one row with no run when the page
+-- is empty.
+SELECT
+    (SELECT count(*) FROM crontabber_log WHERE app_name = %(app_name)s) AS total,
+    l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
+    l.exc_traceback, l.superseded
+FROM (SELECT 1) AS one
+LEFT JOIN (
+    SELECT * FROM crontabber_log
+    WHERE app_name = %(app_name)s
+    ORDER BY log_time DESC, id DESC
+    LIMIT %(page_size)s OFFSET %(page_offset)s
+) AS l ON true
+ORDER BY l.log_time DESC, l.id DESC
+
+-- name: log_counts
+-- Per app name in crontabber_log: its rows, those that record a failure, and the
+-- duration of the newest.
+SELECT counts.app_name, counts.runs, counts.failures, newest.duration AS last_duration
+FROM (
+    SELECT app_name, count(*) AS runs, count(*) FILTER (WHERE exc_type IS NOT NULL) AS failures
+    FROM crontabber_log
+    GROUP BY app_name
+) AS counts
+LEFT JOIN LATERAL (
+    SELECT l.duration FROM crontabber_log AS l
+    WHERE l.app_name = counts.app_name
+    ORDER BY l.log_time DESC, l.id DESC
+    LIMIT 1
+) AS newest ON true

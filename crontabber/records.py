@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
-import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,11 +66,13 @@ class Holder:
 
     host: str
     pid: int
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # 128 random bits, as a uuid4 has (uuid and socket cost a tick a few ms to import)
+    token: str = field(default_factory=lambda: os.urandom(16).hex())
 
     @classmethod
     def this_process(cls, host: str | None = None) -> Holder:
-        return cls(host=host or socket.gethostname(), pid=os.getpid())
+        """This host (its name, as socket.gethostname() gives it) and this process."""
+        return cls(host=host or os.uname().nodename, pid=os.getpid())
 
 
 @dataclass(frozen=True)
@@ -134,3 +134,40 @@ def abandoned_error(state: JobState, reason: str) -> dict[str, str]:
         ),
         "traceback": "",
     }
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One row of ``crontabber_log``: a run's outcome (or a backfill job's date)."""
+
+    id: int
+    app_name: str
+    log_time: dt.datetime
+    duration: dt.timedelta | None = None
+    success: dt.datetime | None = None  # None: the run failed
+    exc_type: str | None = None
+    exc_value: str | None = None
+    exc_traceback: str | None = None
+    superseded: bool = False  # written after the claim had been taken over
+
+    @property
+    def failed(self) -> bool:
+        return self.exc_type is not None
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of one job's log rows, newest first, and how many rows the job has."""
+
+    entries: tuple[LogEntry, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class LogCounts:
+    """What ``crontabber_log`` holds of one job: its rows, the failed ones among
+    them, and the duration of the newest."""
+
+    runs: int
+    failures: int
+    last_duration: dt.timedelta | None = None

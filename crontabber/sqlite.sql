@@ -136,3 +136,31 @@ WHERE id IN (
     ORDER BY log_time
     LIMIT :batch
 )
+
+-- The status page's reads (crontabber.web), on a connection with PRAGMA query_only.
+
+-- name: log_page
+SELECT
+    (SELECT count(*) FROM crontabber_log WHERE app_name = :app_name) AS total,
+    l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
+    l.exc_traceback, l.superseded
+FROM (SELECT 1) AS one
+LEFT JOIN (
+    SELECT * FROM crontabber_log
+    WHERE app_name = :app_name
+    ORDER BY log_time DESC, id DESC
+    LIMIT :page_size OFFSET :page_offset
+) AS l ON 1
+ORDER BY l.log_time DESC, l.id DESC
+
+-- name: log_counts
+SELECT
+    g.app_name, count(*) AS runs, sum(g.exc_type IS NOT NULL) AS failures,
+    (
+        SELECT l.duration FROM crontabber_log AS l
+        WHERE l.app_name = g.app_name
+        ORDER BY l.log_time DESC, l.id DESC
+        LIMIT 1
+    ) AS last_duration
+FROM crontabber_log AS g
+GROUP BY g.app_name

@@ -42,6 +42,9 @@ from .records import (
     ClaimStatus,
     Holder,
     JobState,
+    LogCounts,
+    LogEntry,
+    LogPage,
     Outcome,
     ResetStatus,
     Snapshot,
@@ -468,6 +471,39 @@ class StateStore:
             time.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
 
+    # --- read-only views: the status page (crontabber.web) ----------------------------
+
+    def read_log_page(self, app_name: str, *, offset: int = 0, limit: int = 50) -> LogPage:
+        """At most ``limit`` of a job's ``crontabber_log`` rows from ``offset``, newest
+        first, and how many rows it has, in one statement that writes nothing."""
+        params = {"app_name": app_name, "page_offset": offset, "page_size": limit}
+        rows = self._retrying(
+            f"reading the log of {app_name}", lambda c: self._log_page(c, params), claimed=False
+        )
+        entries = tuple(
+            LogEntry(**{key: row[key] for key in LOG_COLUMNS})
+            for row in rows
+            if row["id"] is not None
+        )
+        return LogPage(entries, rows[0]["total"])
+
+    def read_log_counts(self) -> dict[str, LogCounts]:
+        """Per app name in ``crontabber_log``: its rows, the failed ones and the newest
+        one's duration, in one statement that writes nothing (it reads the whole log)."""
+        rows = self._retrying("counting crontabber_log", self._log_counts, claimed=False)
+        return {
+            row["app_name"]: LogCounts(row["runs"], row["failures"] or 0, row["last_duration"])
+            for row in rows
+        }
+
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``log_page`` rows, decoded (``duration`` a timedelta, ``superseded`` a bool)."""
+        raise NotImplementedError
+
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        """The ``log_counts`` rows, decoded (``last_duration`` a timedelta)."""
+        raise NotImplementedError
+
 
 class CannotReach(StateStoreError):
     """The state database cannot be reached."""
@@ -505,3 +541,16 @@ def rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
 
 
 __all__ += ["STATE_COLUMNS", "abandoned_error", "rows_as_dicts"]
+
+# The columns of a crontabber_log row as the status page reads them (LogEntry's fields).
+LOG_COLUMNS = (
+    "id",
+    "app_name",
+    "log_time",
+    "duration",
+    "success",
+    "exc_type",
+    "exc_value",
+    "exc_traceback",
+    "superseded",
+)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
-
-from psycopg2.extras import Json
 
 from .records import JobState, ResetStatus, abandoned_error
 from .store import StateStore, rows_as_dicts
@@ -63,7 +62,7 @@ class PostgresStore(StateStore):
             "recover",
             {
                 **params,
-                "error": Json(error),
+                "error": json.dumps(error),
                 "retry_after_seconds": retry_after.total_seconds(),
                 "abandoned_since": state.ongoing,
                 "abandoned_token": state.ongoing_token,
@@ -77,7 +76,8 @@ class PostgresStore(StateStore):
     def _finish(
         self, connection: Any, params: dict[str, Any]
     ) -> tuple[JobState | None, bool, bool | None]:
-        encoded = {**params, "error": Json(params["error"]) if params["error"] else None}
+        # JSON goes as text, cast in SQL: psycopg2.extras (its Json) costs an import.
+        encoded = {**params, "error": json.dumps(params["error"]) if params["error"] else None}
         row = self._execute(connection, "finish", encoded)[0]
         released = JobState.from_values(row) if row["app_name"] is not None else None
         return released, row["logged"], row["logged_before"]
@@ -108,3 +108,9 @@ class PostgresStore(StateStore):
         with connection.cursor() as cursor:
             cursor.execute(self.sql["prune_log"], params)
             return cursor.rowcount
+
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "log_page", params)
+
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        return self._execute(connection, "log_counts", {})

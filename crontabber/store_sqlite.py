@@ -223,3 +223,23 @@ class SqliteStore(StateStore):
         return connection.execute(
             self.sql["prune_log"], {key: encode(value) for key, value in params.items()}
         ).rowcount
+
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self._execute(connection, "log_page", params)
+        for row in rows:
+            row["duration"] = decode_duration(row["duration"])
+            row["superseded"] = bool(row["superseded"])
+        return rows
+
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        rows = self._execute(connection, "log_counts", {})
+        for row in rows:
+            row["last_duration"] = decode_duration(row["last_duration"])
+        return rows
+
+
+def decode_duration(value: Any) -> dt.timedelta | None:
+    """A duration as stored (a time after 1970-01-01, see :func:`encode`) -> a timedelta."""
+    if value is None:
+        return None
+    return parse_time(value) - EPOCH.replace(tzinfo=UTC)

@@ -52,6 +52,8 @@ VALUES = {
     "superseded": False,
     "before": NOW,
     "batch": 10,
+    "page_size": 10,
+    "page_offset": 0,
 }
 
 
