@@ -19,6 +19,7 @@ setup(
     package_dir={"crontabber.migrations": "migrations"},
     package_data={
         "crontabber": ["postgresql.sql", "sqlite.sql"],
+        "crontabber.web": ["templates/*.html", "static/*.css", "static/*.js"],
         "crontabber.migrations": ["script.py.mako", "alembic.ini", "README.md"],
     },
     install_requires=[
@@ -32,9 +33,13 @@ setup(
         "humanize>=4.0",
         "sentry-sdk>=2.0",
         "tzdata",
+        # The status page (--serve): templates, its WSGI server, Prometheus's format.
+        "Jinja2>=3.1",
+        "cheroot>=10",
+        "prometheus_client>=0.17",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff==0.17.6"],
+        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11"],
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[

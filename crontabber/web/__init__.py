@@ -1,0 +1,32 @@
+"""The status page: HTML for operators, JSON, and Prometheus metrics, all read-only.
+
+``create_app(database_url, specs)`` is a WSGI application usable without the
+CLI; ``serve(database_url, specs, host=..., port=...)`` serves it with cheroot
+until SIGTERM or SIGINT (``crontabber --serve``); ``start_server(app, host,
+port)`` serves it in a thread.
+"""
+
+from __future__ import annotations
+
+from .app import StatusApp, create_app
+from .server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    RunningServer,
+    WebConfigError,
+    check_bind,
+    serve,
+    start_server,
+)
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "RunningServer",
+    "StatusApp",
+    "WebConfigError",
+    "check_bind",
+    "create_app",
+    "serve",
+    "start_server",
+]

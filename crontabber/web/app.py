@@ -1,0 +1,414 @@
+"""The status page as a WSGI application: :func:`create_app` takes plain values.
+
+Every endpoint answers GET (and HEAD) only and reads through
+:class:`~crontabber.web.reader.Reader`, which cannot write. Pages are Jinja2
+templates with autoescaping on (job names and error texts are user input);
+scripts and styles are files of this package, served from ``/static/``.
+
+With an ``auth_token``, every endpoint but ``/healthz`` wants it, as a bearer
+token (``Authorization: Bearer TOKEN``, for Prometheus and scripts) or as the
+password of HTTP basic authentication (any user name, for a browser).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import jinja2
+
+from ..jobs import JobSpec
+from ..store import DEFAULT_MAX_AGE, StateStore
+from . import metrics, svg
+from .reader import Reader, Unavailable, read_only_store
+from .views import LATE_AFTER, Status, ago, job_rows, summarise
+
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+GRAPH_INLINE_MAX = 100  # more jobs than this: the graph has a page of its own
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+SECURITY_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+]
+
+log = logging.getLogger("crontabber.web")
+StartResponse = Callable[..., Any]
+
+
+class HTTPError(Exception):
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Response:
+    def __init__(
+        self,
+        body: str | bytes,
+        content_type: str = "text/html; charset=utf-8",
+        status: str = "200 OK",
+        headers: Sequence[tuple[str, str]] = (),
+        cache: str = "no-store",
+    ) -> None:
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.status = status
+        self.headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(self.body))),
+            ("Cache-Control", cache),
+            *SECURITY_HEADERS,
+            *headers,
+        ]
+
+
+def create_app(
+    database: str | StateStore,
+    specs: Sequence[JobSpec],
+    *,
+    auth_token: str = "",
+    max_ongoing_age: dt.timedelta = DEFAULT_MAX_AGE,
+    late_after: dt.timedelta = LATE_AFTER,
+    refresh_seconds: float = 10,
+    problems: Sequence[str] = (),
+) -> StatusApp:
+    """The WSGI application of the status page.
+
+    ``database`` is the state database's URL (the application opens a read-only
+    store of its own on it) or a store to read through as it is. ``specs`` are
+    the configured jobs; ``problems`` the configuration's problems, shown as
+    such. Nothing touches the database until a request does.
+    """
+    store = read_only_store(database) if isinstance(database, str) else database
+    return StatusApp(
+        Reader(store, max_ongoing_age=max_ongoing_age),
+        tuple(specs),
+        auth_token=auth_token,
+        late_after=late_after,
+        refresh_seconds=refresh_seconds,
+        problems=tuple(problems),
+    )
+
+
+class StatusApp:
+    """The WSGI callable. Create it with :func:`create_app`."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        specs: tuple[JobSpec, ...],
+        *,
+        auth_token: str,
+        late_after: dt.timedelta,
+        refresh_seconds: float,
+        problems: tuple[str, ...],
+    ) -> None:
+        self.reader = reader
+        self.specs = specs
+        self.by_name = {spec.app_name: spec for spec in specs}
+        self.auth_token = auth_token
+        self.late_after = late_after
+        self.refresh_seconds = refresh_seconds
+        self.problems = problems
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("crontabber.web", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.globals.update(Status=Status, ago=ago)
+        folder = resources.files("crontabber.web").joinpath("static")
+        self.static = {
+            entry.name: entry.read_bytes()
+            for entry in folder.iterdir()
+            if entry.name[entry.name.rfind(".") :] in STATIC_TYPES
+        }
+        self.routes: list[tuple[str, Callable[..., Response]]] = [
+            ("/healthz", self.healthz),
+            ("/metrics", self.metrics),
+            ("/api/jobs", self.api_jobs),
+            ("/fragments/status", self.status_fragment),
+            ("/graph.svg", self.graph_image),
+            ("/graph", self.graph_page),
+            ("/", self.index),
+        ]
+
+    def close(self) -> None:
+        self.reader.close()
+
+    # --- WSGI -----------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except HTTPError as exc:
+            response = self.error(request, exc.status, exc.message)
+        except Unavailable as exc:
+            response = self.error(request, "503 Service Unavailable", exc.reason)
+        start_response(response.status, response.headers)
+        return [] if request.method == "HEAD" else [response.body]
+
+    def dispatch(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            raise HTTPError("405 Method Not Allowed", "this page only reads: use GET")
+        path = request.path
+        if path != "/healthz" and not self.authorised(request):
+            return Response(
+                "the status page wants web.auth_token (as a bearer token, or as the "
+                "password of basic authentication)\n",
+                "text/plain; charset=utf-8",
+                "401 Unauthorized",
+                [("WWW-Authenticate", 'Basic realm="crontabber", charset="UTF-8"')],
+            )
+        if path.startswith("/static/"):
+            return self.static_file(path.removeprefix("/static/"))
+        if path.startswith("/api/jobs/") and path.endswith("/runs"):
+            return self.api_runs(request, path[len("/api/jobs/") : -len("/runs")])
+        if path.startswith("/jobs/"):
+            return self.job_page(request, path.removeprefix("/jobs/"))
+        for route, handler in self.routes:
+            if path == route:
+                return handler(request)
+        raise HTTPError("404 Not Found", "no such page")
+
+    def authorised(self, request: Request) -> bool:
+        if not self.auth_token:
+            return True
+        scheme, _, credentials = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        given = ""
+        if scheme.lower() == "bearer":
+            given = credentials.strip()
+        elif scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            given = decoded.partition(":")[2]
+        return hmac.compare_digest(given.encode("utf-8"), self.auth_token.encode("utf-8"))
+
+    def error(self, request: Request, status: str, message: str) -> Response:
+        if request.path.startswith("/api/"):
+            return json_response({"error": message}, status)
+        if request.path.startswith(("/metrics", "/healthz", "/fragments/", "/static/")):
+            return Response(message + "\n", "text/plain; charset=utf-8", status)
+        page = self.render("error.html", request, status=status, message=message)
+        return Response(page, status=status)
+
+    def render(self, template: str, request: Request, **context: Any) -> str:
+        root = request.root
+
+        def job_href(app_name: str) -> str:
+            return f"{root}/jobs/{quote(app_name, safe='')}"
+
+        return self.templates.get_template(template).render(root=root, job_href=job_href, **context)
+
+    # --- pages ------------------------------------------------------------------------
+
+    def status_context(self, request: Request) -> dict[str, Any]:
+        snapshot = self.reader.snapshot()
+        rows = job_rows(self.specs, snapshot, late_after=self.late_after)
+        root = request.root
+        graph = None
+        if len(rows) <= GRAPH_INLINE_MAX:
+            graph = svg.graph_svg(rows, lambda name: f"{root}/jobs/{quote(name, safe='')}")
+        return {
+            "now": snapshot.now,
+            "rows": rows,
+            "summary": summarise(rows),
+            "graph": graph,
+            "problems": self.problems,
+        }
+
+    def index(self, request: Request) -> Response:
+        context = self.status_context(request)
+        return Response(
+            self.render(
+                "index.html",
+                request,
+                refresh_seconds=self.refresh_seconds,
+                noscript_refresh=max(int(self.refresh_seconds), 30),
+                **context,
+            )
+        )
+
+    def status_fragment(self, request: Request) -> Response:
+        return Response(self.render("_status.html", request, **self.status_context(request)))
+
+    def graph_rows(self) -> list[Any]:
+        return job_rows(self.specs, self.reader.snapshot(), late_after=self.late_after)
+
+    def graph_page(self, request: Request) -> Response:
+        rows = self.graph_rows()
+        picture = svg.graph_svg(rows, lambda name: f"{request.root}/jobs/{quote(name, safe='')}")
+        return Response(self.render("graph.html", request, graph=picture, rows=rows))
+
+    def graph_image(self, request: Request) -> Response:
+        rows = self.graph_rows()
+        picture = svg.graph_svg(rows, lambda name: f"{request.root}/jobs/{quote(name, safe='')}")
+        return Response(picture, "image/svg+xml; charset=utf-8")
+
+    def job_page(self, request: Request, app_name: str) -> Response:
+        spec = self.job(app_name)
+        page, per_page = paging(request)
+        snapshot = self.reader.snapshot()
+        log_page = self.reader.log_page(spec.app_name, offset=(page - 1) * per_page, limit=per_page)
+        (row,) = job_rows([spec], snapshot, late_after=self.late_after)
+        return Response(
+            self.render(
+                "job.html",
+                request,
+                row=row,
+                now=snapshot.now,
+                runs=log_page.entries,
+                total=log_page.total,
+                page=page,
+                per_page=per_page,
+                pages=max(math.ceil(log_page.total / per_page), 1),
+                chart=svg.history_svg(log_page.entries),
+            )
+        )
+
+    def job(self, app_name: str) -> JobSpec:
+        try:
+            return self.by_name[app_name]
+        except KeyError:
+            raise HTTPError("404 Not Found", f"no job named {app_name!r} is configured") from None
+
+    def static_file(self, name: str) -> Response:
+        if name not in self.static:
+            raise HTTPError("404 Not Found", "no such file")
+        return Response(
+            self.static[name],
+            STATIC_TYPES[name[name.rfind(".") :]],
+            cache="public, max-age=300",
+        )
+
+    # --- machine-readable ---------------------------------------------------------------
+
+    def api_jobs(self, request: Request) -> Response:
+        snapshot = self.reader.snapshot()
+        rows = job_rows(self.specs, snapshot, late_after=self.late_after)
+        return json_response(
+            {"now": snapshot.now.isoformat(), "jobs": [row.as_dict() for row in rows]}
+        )
+
+    def api_runs(self, request: Request, app_name: str) -> Response:
+        spec = self.job(app_name)
+        page, per_page = paging(request)
+        log_page = self.reader.log_page(spec.app_name, offset=(page - 1) * per_page, limit=per_page)
+        return json_response(
+            {
+                "app_name": spec.app_name,
+                "page": page,
+                "per_page": per_page,
+                "total": log_page.total,
+                "runs": [
+                    {
+                        "id": entry.id,
+                        "log_time": entry.log_time.isoformat(),
+                        "duration_seconds": (
+                            entry.duration.total_seconds() if entry.duration is not None else None
+                        ),
+                        "success": entry.success.isoformat() if entry.success else None,
+                        "failed": entry.failed,
+                        "exc_type": entry.exc_type,
+                        "exc_value": entry.exc_value,
+                        "exc_traceback": entry.exc_traceback,
+                        "superseded": entry.superseded,
+                    }
+                    for entry in log_page.entries
+                ],
+            }
+        )
+
+    def metrics(self, request: Request) -> Response:
+        collector = metrics.JobsCollector(self.specs, self.reader.snapshot_and_counts)
+        body, content_type = metrics.exposition(collector, request.environ.get("HTTP_ACCEPT", ""))
+        return Response(body, content_type)
+
+    def healthz(self, request: Request) -> Response:
+        try:
+            self.reader.check()
+        except Unavailable as exc:
+            return Response(
+                exc.reason + "\n", "text/plain; charset=utf-8", "503 Service Unavailable"
+            )
+        return Response("ok\n", "text/plain; charset=utf-8")
+
+
+class Request:
+    """What the application reads of a WSGI request."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.root = wsgi_text(environ.get("SCRIPT_NAME", "")).rstrip("/")
+        self.path = request_path(environ, self.root)
+        self.query = parse_qs(environ.get("QUERY_STRING", ""))
+
+    def number(self, name: str, default: int, *, low: int, high: int) -> int:
+        values = self.query.get(name)
+        if not values:
+            return default
+        try:
+            value = int(values[0])
+        except ValueError:
+            raise HTTPError("400 Bad Request", f"{name} must be a whole number") from None
+        if not low <= value <= high:
+            raise HTTPError("400 Bad Request", f"{name} must be from {low} to {high}")
+        return value
+
+
+def request_path(environ: dict[str, Any], root: str) -> str:
+    """The path below the application's root, decoded once as UTF-8.
+
+    Read from the request line when the server gives it (``REQUEST_URI``):
+    servers leave ``%2F`` encoded in ``PATH_INFO``, or not, as they please, and
+    a job's name may hold a ``/``.
+    """
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw:
+        path = unquote(urlsplit(wsgi_text(raw)).path)
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+    else:
+        path = wsgi_text(environ.get("PATH_INFO", ""))
+    return path or "/"
+
+
+def wsgi_text(value: str) -> str:
+    """A WSGI "native string" (bytes as latin-1) as the UTF-8 text it encodes."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def paging(request: Request) -> tuple[int, int]:
+    per_page = request.number("per_page", PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
+    return request.number("page", 1, low=1, high=10**9), per_page
+
+
+def json_response(data: object, status: str = "200 OK") -> Response:
+    return Response(
+        json.dumps(data, sort_keys=True, indent=1) + "\n",
+        "application/json",
+        status,
+    )

@@ -1,0 +1,109 @@
+"""``/metrics``: the jobs' state in Prometheus's exposition format, via prometheus_client.
+
+Each scrape reads the database afresh (one snapshot, one count of the log)
+through a collector on a registry of its own, so nothing is cached between
+scrapes and nothing of the process (or of other code's metrics) is exposed.
+Timestamps are seconds since the epoch; a time a job does not have yet (it
+never succeeded, say) is left out rather than given as 0.
+
+``crontabber_job_runs_total`` and ``crontabber_job_failures_total`` count the
+rows of ``crontabber_log``: pruning old rows (``log_retention_days``) lowers
+them, which Prometheus's ``rate()`` and ``increase()`` read as a counter reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from ..jobs import JobSpec
+from ..records import LogCounts, Snapshot
+from .reader import Unavailable
+from .views import Status, job_rows, log_counts_for
+
+
+class JobsCollector(Collector):
+    """Yields every job's metrics from one read of the database."""
+
+    def __init__(
+        self,
+        specs: Sequence[JobSpec],
+        read: Callable[[], tuple[Snapshot, dict[str, LogCounts]]],
+    ) -> None:
+        self.specs = specs
+        self.read = read
+
+    def describe(self) -> list[Metric]:
+        return []  # read only when scraped: registering must not touch the database
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "crontabber_database_up", "1 when the state database answered this scrape, else 0"
+        )
+        try:
+            snapshot, counts = self.read()
+        except Unavailable:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from job_metrics(self.specs, snapshot, counts)
+
+
+def job_metrics(
+    specs: Sequence[JobSpec], snapshot: Snapshot, counts: dict[str, LogCounts]
+) -> Iterator[Metric]:
+    labels = ["app_name"]
+
+    def gauge(name: str, doc: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(f"crontabber_job_{name}", doc, labels=labels)
+
+    last_success = gauge("last_success_timestamp_seconds", "when the job last succeeded")
+    last_run = gauge("last_run_timestamp_seconds", "when the job's last run started")
+    next_run = gauge("next_run_timestamp_seconds", "when the job is next due")
+    errors = gauge("error_count", "failed runs in a row (0 after a success)")
+    ongoing = gauge("ongoing", "1 while a run of the job is claimed, else 0")
+    failing = gauge("failing", "1 when the job's last run failed, else 0")
+    held = gauge("held_back", "1 when a dependency keeps the job from running, else 0")
+    late = gauge("late", "1 when the job is past its next run by more than the page's margin")
+    duration = gauge("last_duration_seconds", "how long the newest logged run took")
+    runs = CounterMetricFamily(
+        "crontabber_job_runs", "runs of the job in crontabber_log", labels=labels
+    )
+    failures = CounterMetricFamily(
+        "crontabber_job_failures", "failed runs of the job in crontabber_log", labels=labels
+    )
+    for row in job_rows(specs, snapshot):
+        name = [row.app_name]
+        state = row.state
+        if state is not None and state.last_success is not None:
+            last_success.add_metric(name, state.last_success.timestamp())
+        if state is not None and state.last_run is not None:
+            last_run.add_metric(name, state.last_run.timestamp())
+        next_run.add_metric(name, row.next_run.timestamp())
+        errors.add_metric(name, state.error_count if state is not None else 0)
+        ongoing.add_metric(name, int(row.status is Status.RUNNING))
+        failing.add_metric(name, int(row.status is Status.FAILING))
+        held.add_metric(name, int(row.status is Status.HELD_BACK))
+        late.add_metric(name, int(row.late))
+        logged = log_counts_for(counts, row.app_name)
+        if logged.last_duration is not None:
+            duration.add_metric(name, logged.last_duration.total_seconds())
+        runs.add_metric(name, logged.runs)
+        failures.add_metric(name, logged.failures)
+    yield from (last_success, last_run, next_run, errors, ongoing, failing, held, late)
+    yield from (duration, runs, failures)
+
+
+def exposition(collector: JobsCollector, accept: str = "") -> tuple[bytes, str]:
+    """One scrape's body and content type, in the format the scraper's ``Accept``
+    header asks for (Prometheus text, or OpenMetrics)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type

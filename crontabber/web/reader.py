@@ -1,0 +1,130 @@
+"""The status page's one way to the state database: read-only, by construction.
+
+The page reads through a :class:`~crontabber.store.StateStore` whose connections
+are opened read-only: on PostgreSQL a session of its own with
+``default_transaction_read_only`` on (psycopg2's ``readonly`` session), so any
+write fails in the server; on SQLite the file is opened without creating it and
+with ``PRAGMA query_only``. The store never migrates (``auto_migrate`` off).
+One connection serves every request, one request at a time.
+
+What goes wrong is told in words that name no URL, host or user: the page is
+for anyone who may see the jobs, not necessarily their database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ..database import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseURL
+from ..errors import StateStoreError
+from ..records import LogCounts, LogPage, Snapshot
+from ..store import DEFAULT_MAX_AGE, CannotReach, StateStore, open_store
+
+T = TypeVar("T")
+READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)
+STATEMENT_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_SECONDS = 5
+
+log = logging.getLogger("crontabber.web")
+
+
+class Unavailable(Exception):
+    """The state database could not be read; ``reason`` is one line fit for anyone."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def connect_read_only(url: DatabaseURL) -> Any:
+    """A connection on which nothing can be written."""
+    if url.dialect == "postgresql":
+        import psycopg2
+
+        args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **url.connect_args}
+        connection = psycopg2.connect(**args)
+        connection.set_session(readonly=True, autocommit=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = %s", (STATEMENT_TIMEOUT_MS,))
+        return connection
+    path = quote(url.connect_args["database"])
+    connection = sqlite3.connect(
+        f"file:{path}?mode=rw",  # rw, not rwc: a missing file is an error, not created
+        uri=True,
+        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,  # used by one request at a time, under Reader's lock
+    )
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
+def read_only_store(url: str) -> StateStore:
+    """A store on ``url`` whose connections are read-only and which never migrates."""
+    store = open_store(url, retry_for=READ_RETRY, auto_migrate=False)
+    store.connection_factory = connect_read_only  # type: ignore[assignment]
+    return store
+
+
+class Reader:
+    """The reads the page makes, serialised on one store; errors become :class:`Unavailable`."""
+
+    def __init__(self, store: StateStore, *, max_ongoing_age: dt.timedelta = DEFAULT_MAX_AGE):
+        self.store = store
+        self.max_ongoing_age = max_ongoing_age
+        self._lock = threading.Lock()
+        self._down = False  # the last read failed: said once per outage in the log
+
+    def snapshot(self) -> Snapshot:
+        return self._read(lambda: self.store.read_snapshot(self.max_ongoing_age))
+
+    def log_page(self, app_name: str, *, offset: int, limit: int) -> LogPage:
+        return self._read(lambda: self.store.read_log_page(app_name, offset=offset, limit=limit))
+
+    def log_counts(self) -> dict[str, LogCounts]:
+        return self._read(self.store.read_log_counts)
+
+    def snapshot_and_counts(self) -> tuple[Snapshot, dict[str, LogCounts]]:
+        return self._read(
+            lambda: (
+                self.store.read_snapshot(self.max_ongoing_age),
+                self.store.read_log_counts(),
+            )
+        )
+
+    def check(self) -> None:
+        """Raise :class:`Unavailable` unless the database answers with a current schema."""
+        self._read(self.store.ensure_schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.close()
+
+    def _read(self, read: Callable[[], T]) -> T:
+        with self._lock:
+            try:
+                value = read()
+            except CannotReach as exc:
+                self._failed(exc)
+                raise Unavailable("the state database does not answer") from None
+            except StateStoreError as exc:
+                self._failed(exc)
+                raise Unavailable(
+                    "the state database could not be read (its schema may need "
+                    "crontabber --migrate; the server's log says more)"
+                ) from None
+            if self._down:
+                self._down = False
+                log.warning("status page: the state database answers again")
+            return value
+
+    def _failed(self, error: StateStoreError) -> None:
+        if not self._down:
+            self._down = True
+            log.warning("status page: %s (said once until it answers again)", error)
