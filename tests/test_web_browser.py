@@ -1,0 +1,190 @@
+"""The status page in a real headless browser: Debian's chromium through chromedriver.
+
+It loads without console errors, marks a failing job visibly, expands a
+traceback in place, draws a job's history, shows a change in the database
+without a reload, and reads on a phone. Screenshots go to .ci-artifacts/.
+Without chromium and chromedriver the test skips, except under CI=true, where
+it fails (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crontabber import web
+from crontabber.jobs import JobSpec
+from crontabber.runner import Runner
+from crontabber.store import StateStore
+
+from .test_web import job_specs, populate
+
+CHROMIUM = os.environ.get("CRONTABBER_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CRONTABBER_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".ci-artifacts"
+WAIT = 15  # seconds, at most, for anything the page does by itself
+FAILING_BACKGROUND = "rgb(253, 236, 234)"  # --failing-bg in style.css
+
+pytestmark = pytest.mark.postgres
+
+
+def browser_missing() -> str | None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    return f"no {' and no '.join(missing)} for the browser test" if missing else None
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    reason = browser_missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (.ci/run installs chromium and chromium-driver)")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="crontabber-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        # Not UTC, so that the page's times in the browser's zone show.
+        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Europe/Berlin"})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def served(pg_store: StateStore) -> Iterator[tuple[str, list[JobSpec]]]:
+    specs = job_specs()
+    populate(pg_store, specs)
+    app = web.create_app(pg_store.url.text, specs, refresh_seconds=1)
+    server = web.start_server(app, "127.0.0.1", 0)
+    try:
+        yield server.url, specs
+    finally:
+        server.stop()
+
+
+def console_errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"web-{name}.png"))
+
+
+def test_the_status_page_in_a_browser(
+    browser: Any, served: tuple[str, list[JobSpec]], pg_store: StateStore
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, specs = served
+    wait = WebDriverWait(browser, WAIT)
+    browser.get(url + "/")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "span.local"))  # the script ran
+    assert "Europe/Berlin" in browser.find_element(By.ID, "zone").text
+    assert console_errors(browser) == []
+    failing_job_stands_out_and_its_traceback_expands(browser)
+    screenshot(browser, "status")
+    a_change_shows_without_a_reload(browser, wait, specs, pg_store)
+    # The dependency graph, coloured by state.
+    node = browser.find_element(By.CSS_SELECTOR, 'svg.graph a[data-app="load"] rect')
+    assert node.get_attribute("fill") == "#f8c9c4"
+    a_jobs_history_is_charted(browser, url)
+    it_reads_on_a_phone(browser, wait, url)
+
+
+def failing_job_stands_out_and_its_traceback_expands(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.color import Color
+
+    load = browser.find_element(By.CSS_SELECTOR, 'tr[data-status="failing"]')
+    tint = Color.from_string(load.value_of_css_property("background-color"))
+    assert tint == Color.from_string(FAILING_BACKGROUND)
+    assert load.find_element(By.CSS_SELECTOR, ".badge").text == "failing"
+    assert browser.title.startswith("(2 failing)")
+    details = browser.find_elements(By.CSS_SELECTOR, 'details.error[data-key="load"]')[0]
+    traceback = details.find_element(By.CSS_SELECTOR, "pre.traceback")
+    assert not traceback.is_displayed()
+    details.find_element(By.TAG_NAME, "summary").click()
+    assert traceback.is_displayed()
+    assert "Traceback (most recent call last)" in traceback.text
+    assert "ValueError: bad row 42" in traceback.text
+    # Hostile text is text: no alert opened, the name reads as written.
+    assert '<script>alert("name")</script>' in browser.find_element(By.TAG_NAME, "main").text
+
+
+def a_change_shows_without_a_reload(
+    browser: Any, wait: Any, specs: list[JobSpec], store: StateStore
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.execute_script("window.crontabberNotReloaded = true;")
+    newcomer = browser.find_element(By.XPATH, '//tr[.//a[text()="newcomer"]]')
+    assert newcomer.get_attribute("data-status") == "never-run"
+    Runner(specs, store).run(only="newcomer", force=True)
+
+    def newcomer_ok(driver: Any) -> bool:
+        row = driver.find_element(By.XPATH, '//tr[.//a[text()="newcomer"]]')
+        return row.get_attribute("data-status") == "ok"
+
+    wait.until(newcomer_ok)
+    assert browser.execute_script("return window.crontabberNotReloaded === true;")
+    details = browser.find_element(By.CSS_SELECTOR, 'details.error[data-key="load"]')
+    assert details.get_attribute("open")  # an open traceback stays open
+    assert browser.find_elements(By.CSS_SELECTOR, "span.local")  # times localised again
+    assert console_errors(browser) == []
+
+
+def a_jobs_history_is_charted(browser: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/jobs/extract")
+    points = browser.find_elements(By.CSS_SELECTOR, "svg.chart .point")
+    assert len(points) == 5 and all(point.is_displayed() for point in points)
+    assert browser.find_element(By.CSS_SELECTOR, "svg.chart").size["height"] > 50
+    assert console_errors(browser) == []
+    screenshot(browser, "job-history")
+
+
+def it_reads_on_a_phone(browser: Any, wait: Any, url: str) -> None:
+    """One column of cards, nothing wider than the screen."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(390, 844)
+    browser.get(url + "/")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "span.local"))
+    width = browser.execute_script("return document.documentElement.clientWidth;")
+    assert browser.find_element(By.CSS_SELECTOR, "table.jobs").size["width"] <= width
+    assert browser.find_element(By.CSS_SELECTOR, "thead").is_displayed() is False
+    screenshot(browser, "phone")
+    assert console_errors(browser) == []
