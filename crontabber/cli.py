@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ConfigError, CrontabberError
@@ -148,12 +148,50 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
             log.warning("SIGHUP: a new database_url takes a restart; the daemon keeps its own")
         return build_runner(without_misconfigured_jobs(fresh), store, signals, reporter)
 
-    return run_daemon(
-        lambda signals: build_runner(settings, store, signals, reporter),
-        poll_seconds=settings.daemon_poll.total_seconds(),
-        shutdown_grace=settings.daemon_shutdown_grace.total_seconds(),
-        rebuild=rebuild,
-        on_stop=error_reporting.flush if reporter is not None else None,
+    server = None
+    if settings.web_port is not None:
+        from . import web
+
+        web.check_bind(settings.web_host, settings.web_auth_token)
+        server = web.start_server(web_app(settings), settings.web_host, settings.web_port)
+        log.info("serving the status page on %s/", server.url)
+    try:
+        return run_daemon(
+            lambda signals: build_runner(settings, store, signals, reporter),
+            poll_seconds=settings.daemon_poll.total_seconds(),
+            shutdown_grace=settings.daemon_shutdown_grace.total_seconds(),
+            rebuild=rebuild,
+            on_stop=error_reporting.flush if reporter is not None else None,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def web_app(settings: Settings) -> Any:
+    from . import web
+
+    return web.create_app(
+        settings.database_url,
+        settings.specs,
+        auth_token=settings.web_auth_token,
+        max_ongoing_age=settings.max_ongoing_age,
+        problems=[problem.message for problem in settings.problems],
+    )
+
+
+def serve(settings: Settings) -> int:
+    """``--serve``: the status page, JSON API and metrics, until stopped."""
+    from . import web
+
+    return web.serve(
+        settings.database_url,
+        settings.specs,
+        host=settings.web_host,
+        port=settings.web_port if settings.web_port is not None else web.DEFAULT_PORT,
+        auth_token=settings.web_auth_token,
+        max_ongoing_age=settings.max_ongoing_age,
+        problems=[problem.message for problem in settings.problems],
     )
 
 
@@ -283,6 +321,8 @@ def run(argv: Sequence[str]) -> int:
     settings = without_misconfigured_jobs(settings)
     if settings.command.name == "sentrytest":
         return sentrytest(settings)
+    if settings.command.name == "serve":
+        return serve(settings)  # a read-only store of its own
     only = job_to_run(settings)  # a bad --job is a mistake found before the database is touched
 
     from .interrupts import SignalInterrupts

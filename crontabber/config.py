@@ -126,6 +126,7 @@ COMMANDS = (
     "graph",
     "sentrytest",
     "migrate",
+    "serve",
 )
 
 
@@ -157,6 +158,9 @@ class Settings:
     auto_migrate: bool = True
     daemon_poll: dt.timedelta = dt.timedelta(seconds=10)
     daemon_shutdown_grace: dt.timedelta = dt.timedelta(seconds=30)
+    web_host: str = "127.0.0.1"
+    web_port: int | None = None  # None: 8080 for --serve, and no page for --daemon
+    web_auth_token: str = ""
     sentry_dsn: str = ""
     command: Command = field(default_factory=Command)
     problems: tuple[JobProblem, ...] = field(default=())
@@ -259,6 +263,26 @@ def definitions() -> Any:
         reference_value_from="secrets.sentry",
     )
     _add_command_options(root)
+    web_ns = root.namespace("web")
+    web_ns.add_option(
+        "host",
+        default="127.0.0.1",
+        doc="with --serve (or --daemon and web.port): the status page's address; "
+        "anything but loopback needs web.auth_token",
+    )
+    web_ns.add_option(
+        "port",
+        default="",
+        doc="with --serve: the status page's port (empty: 8080); with --daemon the page "
+        "is served only when this is set",
+    )
+    web_ns.add_option(
+        "auth_token",
+        default="",
+        doc="the token the status page asks for (bearer, or the password of basic auth); "
+        "required to serve beyond loopback",
+        secret=True,
+    )
     daemon_ns = root.namespace("daemon")
     daemon_ns.add_option(
         "poll_seconds",
@@ -331,6 +355,11 @@ def _add_command_options(root: Any) -> None:
     add_option("graph", default=False, doc="the dependency graph in Graphviz DOT")
     add_option("sentrytest", default=False, doc="send a test event to Sentry")
     add_option("migrate", default=False, doc="apply the state database's schema migrations")
+    add_option(
+        "serve",
+        default=False,
+        doc="serve the status page, JSON API and /metrics (read-only) on web.host:web.port",
+    )
     add_option("version", default=False, short_form="v", doc="print the version")
 
 
@@ -561,6 +590,9 @@ def settings_from(raw: RawConfig) -> Settings:
         sentry_dsn=config.sentry.dsn,
         auto_migrate=bool(config.crontabber.auto_migrate),
         daemon_poll=dt.timedelta(seconds=daemon_seconds(config, "poll_seconds")),
+        web_host=str(config.web.host or "127.0.0.1"),
+        web_port=web_port(config),
+        web_auth_token=str(config.web.auth_token or ""),
         daemon_shutdown_grace=dt.timedelta(
             seconds=daemon_seconds(config, "shutdown_grace_seconds")
         ),
@@ -640,3 +672,17 @@ def daemon_seconds(config: Any, name: str) -> float:
             f"daemon.{name} must be {'positive' if name == 'poll_seconds' else 'at least 0'}"
         )
     return value
+
+
+def web_port(config: Any) -> int | None:
+    """web.port as a number, None when empty."""
+    text = str(config.web.port or "").strip()
+    if not text:
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigError(f"web.port: {text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"web.port must be from 0 to 65535, not {port}")
+    return port

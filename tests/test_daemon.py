@@ -235,3 +235,26 @@ def test_three_daemons_and_crontab_runs_run_every_instant_once(project: Path, pg
         held = conn.exec_driver_sql("SELECT count(*) FROM crontabber WHERE ongoing IS NOT NULL")
         assert held.scalar() == 0
     engine.dispose()
+
+
+def test_a_daemon_serves_the_status_page_when_web_port_is_set(project: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(project, "daemonjobs.Tick|1h")
+    process = daemon(config, project, f"--web.port={port}")
+    wait_until(lambda: starts(project, "tick"), "the job ran")
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/jobs", timeout=5) as r:
+                return b'"tick"' in r.read()
+        except OSError:
+            return False
+
+    wait_until(answers, "the status page answers")
+    status, stderr = stop(process)
+    assert status == 0, stderr

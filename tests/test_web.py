@@ -556,3 +556,50 @@ def test_names_with_slashes_and_accents_through_the_real_server(sqlite_url: str)
 def test_schedules_in_words(schedule: object, words: str) -> None:
     spec = JobSpec("job", Extract, "tests.test_web.Extract", schedule)  # type: ignore[arg-type]
     assert schedule_in_words(spec) == words
+
+
+def test_the_command_refuses_to_serve_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    from .clitools import run_crontabber, write_config
+
+    config = write_config(tmp_path, "")
+    for command in (["--serve"], ["--daemon", "--web.port=0"]):
+        result = run_crontabber(
+            f"--admin.conf={config}", *command, "--web.host=0.0.0.0", cwd=tmp_path
+        )
+        assert result.status == 1, (command, result.stderr)
+        assert "web.auth_token" in result.stderr.splitlines()[-1]
+        assert result.stderr.splitlines()[-1].startswith("crontabber: ")
+
+
+def test_the_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    from .clitools import crontabber_command, run_crontabber, write_config
+
+    config = write_config(tmp_path, "")
+    run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path)  # the page only reads
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*crontabber_command(), f"--admin.conf={config}", "--serve", f"--web.port={port}"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/jobs", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the server never answered"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
