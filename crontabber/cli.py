@@ -135,7 +135,7 @@ def run_jobs(
 def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
     """``--daemon``: tick until stopped; SIGHUP reads ``argv``'s configuration again."""
     from . import config, error_reporting
-    from .daemon import run_daemon
+    from .daemon import run_daemon, start_workers
 
     reporter = error_reporting.failure_reporter(settings.sentry_dsn)
 
@@ -155,6 +155,20 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
         web.check_bind(settings.web_host, settings.web_auth_token)
         server = web.start_server(web_app(settings), settings.web_host, settings.web_port)
         log.info("serving the status page on %s/", server.url)
+    # More workers are daemons of their own (with one worker and no page), so that
+    # independent jobs run at the same time, each through the claim.
+    workers = start_workers(
+        [
+            sys.executable,
+            "-m",
+            "crontabber",
+            *argv,
+            DAEMON_FLAG,
+            "--daemon.workers=1",
+            "--web.port=",
+        ],
+        settings.daemon_workers - 1,
+    )
     try:
         return run_daemon(
             lambda signals: build_runner(settings, store, signals, reporter),
@@ -162,6 +176,7 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
             shutdown_grace=settings.daemon_shutdown_grace.total_seconds(),
             rebuild=rebuild,
             on_stop=error_reporting.flush if reporter is not None else None,
+            workers=workers,
         )
     finally:
         if server is not None:

@@ -158,6 +158,7 @@ class Settings:
     auto_migrate: bool = True
     daemon_poll: dt.timedelta = dt.timedelta(seconds=10)
     daemon_shutdown_grace: dt.timedelta = dt.timedelta(seconds=30)
+    daemon_workers: int = 1
     web_host: str = "127.0.0.1"
     web_port: int | None = None  # None: 8080 for --serve, and no page for --daemon
     web_auth_token: str = ""
@@ -295,6 +296,13 @@ def definitions() -> Any:
         default=30.0,
         doc="with --daemon: how long a running job may finish after SIGTERM or SIGINT",
         from_string_converter=float,
+    )
+    daemon_ns.add_option(
+        "workers",
+        default=1,
+        doc="with --daemon: worker processes, each a daemon of its own, so that independent "
+        "jobs run at the same time",
+        from_string_converter=int,
     )
     logging_ns = root.namespace("logging")
     logging_ns.add_option(
@@ -596,6 +604,7 @@ def settings_from(raw: RawConfig) -> Settings:
         daemon_shutdown_grace=dt.timedelta(
             seconds=daemon_seconds(config, "shutdown_grace_seconds")
         ),
+        daemon_workers=daemon_workers(config),
         heartbeat_interval=dt.timedelta(seconds=config.crontabber.heartbeat_interval),
         heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
         host_name=config.crontabber.host_name,
@@ -686,3 +695,10 @@ def web_port(config: Any) -> int | None:
     if not 0 <= port <= 65535:
         raise ConfigError(f"web.port must be from 0 to 65535, not {port}")
     return port
+
+
+def daemon_workers(config: Any) -> int:
+    workers = int(config.daemon.workers)
+    if workers < 1:
+        raise ConfigError(f"daemon.workers must be at least 1, not {workers}")
+    return workers

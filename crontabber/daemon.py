@@ -19,9 +19,10 @@ line when it answers again, and goes on.
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .errors import CrontabberError
 from .interrupts import DaemonSignals, GracefulStop, Terminated
@@ -40,15 +41,24 @@ def run_daemon(
     shutdown_grace: float = 30.0,
     rebuild: Callable[[DaemonSignals], Runner] | None = None,
     on_stop: Callable[[], None] | None = None,
+    workers: Sequence[subprocess.Popen] = (),
 ) -> int:
     """Tick until stopped; the exit status (0, or 130/143 when a job was interrupted).
 
     ``build(signals)`` makes the runner (with ``signals`` as its interrupts);
     ``rebuild(signals)`` makes one from the configuration read again on SIGHUP,
-    raising a CrontabberError when it is bad. Must run in the main thread.
+    raising a CrontabberError when it is bad. ``workers`` are other daemon processes
+    this one started: every signal it gets is passed on to them, and it waits for
+    them before it exits (the highest exit status wins). Must run in the main thread.
     """
     wake = threading.Event()
-    with DaemonSignals(shutdown_grace, wake) as signals:
+
+    def forward(signum: int) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
         runner = build(signals)
         outage_since: float | None = None
         pause = min(1.0, poll_seconds)
@@ -87,6 +97,8 @@ def run_daemon(
         if on_stop is not None:
             on_stop()
         status = signals.exit_status()
+        for worker in workers:  # each had the signal from forward()
+            status = max(status, _wait(worker, shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
 
@@ -101,3 +113,25 @@ def _reloaded(
         return runner
     log.warning("SIGHUP: reloaded the configuration: %d jobs", len(fresh.specs))
     return fresh
+
+
+def _wait(worker: subprocess.Popen, timeout: float) -> int:
+    """A worker's exit status once it has stopped (killed past ``timeout``)."""
+    try:
+        status = worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log.error("worker pid %d did not stop within %.0fs: killed", worker.pid, timeout)
+        worker.kill()
+        worker.wait()
+        return 143
+    if status < 0:  # ended by a signal
+        return 128 - status
+    return status
+
+
+def start_workers(command: Sequence[str], count: int) -> list[subprocess.Popen]:
+    """``count`` worker daemons running ``command`` (a daemon with one worker)."""
+    workers = [subprocess.Popen(list(command)) for _ in range(count)]
+    for worker in workers:
+        log.info("started worker daemon pid %d", worker.pid)
+    return workers

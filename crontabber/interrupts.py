@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger("crontabber")
@@ -115,6 +116,9 @@ class SignalInterrupts(NoInterrupts):
                 signal.signal(signal.SIGALRM, previous_alarm)
 
 
+SAME_SIGNAL_SECONDS = 1.0  # a second stop signal sooner than this is the same stop
+
+
 class GracefulStop(BaseException):
     """A daemon was asked to stop and no job needed interrupting: it exits 0."""
 
@@ -129,11 +133,18 @@ class DaemonSignals(SignalInterrupts):
     ``reload_requested``. Each signal sets ``wake``, so a sleeping daemon acts at once.
     """
 
-    def __init__(self, grace: float, wake: threading.Event) -> None:
+    def __init__(
+        self,
+        grace: float,
+        wake: threading.Event,
+        forward: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
         self.grace = grace
         self.wake = wake
+        self.forward = forward  # called with each signal received (to pass it on to workers)
         self.stop_signal: int | None = None
+        self._stop_at = 0.0
         self.reload_requested = False
         self.interrupted = False
         self._timer: threading.Timer | None = None
@@ -163,17 +174,24 @@ class DaemonSignals(SignalInterrupts):
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
+        if self.forward is not None:
+            self.forward(signum)
         if self.stop_signal is None:
             self.stop_signal = signum
+            self._stop_at = time.monotonic()
             self.wake.set()
             log.warning("received %s: stopping after the running job, if any", name)
             if self._in_job:
                 self._start_timer()
             return
+        if time.monotonic() - self._stop_at < SAME_SIGNAL_SECONDS:
+            return  # the same stop, sent twice (a service manager and a parent daemon)
         log.warning("received %s again: interrupting the running job", name)
         self._interrupt()
 
-    def _on_hangup(self, _signum: int, _frame: object) -> None:
+    def _on_hangup(self, signum: int, _frame: object) -> None:
+        if self.forward is not None:
+            self.forward(signum)
         self.reload_requested = True
         self.wake.set()
 

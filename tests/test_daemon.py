@@ -258,3 +258,33 @@ def test_a_daemon_serves_the_status_page_when_web_port_is_set(project: Path) -> 
     wait_until(answers, "the status page answers")
     status, stderr = stop(process)
     assert status == 0, stderr
+
+
+@pytest.mark.postgres
+def test_workers_run_independent_jobs_at_the_same_time(project: Path, pg_url: str) -> None:
+    """daemon.workers=3: three daemons in all, each job through the claim, all stopped
+    by one SIGTERM to the first."""
+    lines = "\n".join(f"daemonjobs.Shared{n}|1h" for n in range(3))
+    config = write_config(project, lines, database_url=pg_url, extra="[daemon]\n    workers=3\n")
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=project).status == 0
+    process = daemon(config, project, env={"JOB_SECONDS": "3"})
+    wait_until(lambda: len([m for m in marks(project) if m[0] == "end"]) == 3, "three runs")
+    status, stderr = stop(process)
+    assert status == 0, stderr
+    runs = marks(project)
+    first = {app: when for what, app, _, when in runs if what == "start"}
+    assert sorted(first) == ["shared-0", "shared-1", "shared-2"]
+    assert max(first.values()) - min(first.values()) < 2.5  # side by side, not one by one
+    assert len([m for m in runs if m[0] == "start"]) == 3  # each once
+    assert len({pid for _, _, pid, _ in runs}) >= 2
+    workers = [
+        int(line.rsplit(" ", 1)[1])
+        for line in stderr.splitlines()
+        if "started worker daemon pid" in line
+    ]
+    assert len(workers) == 2, stderr
+    for pid in workers:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        ), f"worker {pid} is still running"
