@@ -122,10 +122,11 @@ class StateStore:
         except StateStoreError:
             if self.ensure_schema():  # the schema was current: the error stands
                 raise
-            rows = None
-        if rows is None or rows[0]["revision"] != SCHEMA_REVISION:
-            self.ensure_schema()
             rows = self._retrying("reading the jobs' state", read, claimed=False)
+        else:
+            if rows[0]["revision"] != SCHEMA_REVISION:
+                self.ensure_schema()
+                rows = self._retrying("reading the jobs' state", read, claimed=False)
         jobs = [row for row in rows if row["app_name"] is not None]
         return Snapshot(
             {row["app_name"]: JobState.from_values(row) for row in jobs},
