@@ -265,7 +265,8 @@ class HungCommand(App):
     max_runtime = 1
 
     def run(self):
-        self.run_process(["sleep", "60"])
+        # a length no other process on the machine sleeps, for the check below
+        self.run_process(["sleep", "59.713"])
 """
 
 
@@ -431,7 +432,7 @@ def test_max_runtime_bounds_hung_jobs(project: Path, pg_url: str) -> None:
         assert state["ongoing"] is None
         assert state["last_error"]["type"] == "crontabber.interrupts.MaxRuntimeExceeded"
     sleeps = subprocess.run(
-        ["pgrep", "-f", "^sleep 60$"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", "^sleep 59.713$"], capture_output=True, text=True, check=False
     )
     assert sleeps.stdout == "", "the hung command was not killed"
 
