@@ -10,7 +10,7 @@ imported only by :func:`sqlalchemy_engine`, for migrations and tests.
 from __future__ import annotations
 
 import os
-import sqlite3
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -130,6 +130,8 @@ def connect(url: DatabaseURL) -> Any:
         connection = psycopg2.connect(**url.connect_args)
         connection.autocommit = True
         return connection
+    import sqlite3
+
     create_sqlite_file(url.connect_args["database"])
     connection = sqlite3.connect(
         url.connect_args["database"], timeout=SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
@@ -146,9 +148,11 @@ def create_sqlite_file(path: str) -> None:
 
 def driver_errors() -> tuple[type[BaseException], ...]:
     """The drivers' error classes that are loaded (a tick loads one driver)."""
-    errors: list[type[BaseException]] = [sqlite3.Error]
-    import sys
+    errors: list[type[BaseException]] = []
+    if "sqlite3" in sys.modules:
+        import sqlite3
 
+        errors.append(sqlite3.Error)
     if "psycopg2" in sys.modules:
         import psycopg2
 
@@ -162,7 +166,8 @@ def sqlstate(exc: BaseException) -> str | None:
 
 def is_transient(exc: BaseException) -> bool:
     """A lost connection, a restarting server, a serialization failure, a busy SQLite file."""
-    if isinstance(exc, sqlite3.OperationalError):
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
         return getattr(exc, "sqlite_errorcode", None) in (
             sqlite3.SQLITE_BUSY,
             sqlite3.SQLITE_LOCKED,

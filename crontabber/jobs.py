@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import graphlib
 import importlib
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,9 +95,7 @@ def spec_for(
     """
     if not isinstance(app_class, type) or not callable(getattr(app_class, "run", None)):
         raise ConfigError(f"job {line.class_path!r} is not a class with a run() method")
-    try:  # a run makes it as App makes it: app_class(config, job_information)
-        inspect.signature(app_class).bind(None, None)
-    except (TypeError, ValueError):
+    if not _makes_with_two_arguments(app_class):
         raise ConfigError(
             f"job {line.class_path!r} cannot be made as {line.class_name}(config, "
             "job_information): derive it from crontabber.App"
@@ -115,6 +112,27 @@ def spec_for(
         depends_on=depends_on,
         config=config,
     )
+
+
+# Whether classes made by one metaclass, __new__ and __init__ take (config, job_information):
+# a thousand jobs deriving from App are checked once, not a thousand times.
+_SIGNATURE_CHECKS: dict[tuple[Any, ...], bool] = {}
+
+
+def _makes_with_two_arguments(app_class: type) -> bool:
+    """Whether ``app_class(config, job_information)`` binds, as a run makes the job."""
+    key = (type(app_class), app_class.__new__, app_class.__init__)
+    if getattr(app_class, "__signature__", None) is not None:
+        key = (app_class,)  # a signature of its own: checked for itself
+    if key not in _SIGNATURE_CHECKS:
+        import inspect
+
+        try:
+            inspect.signature(app_class).bind(None, None)
+            _SIGNATURE_CHECKS[key] = True
+        except (TypeError, ValueError):
+            _SIGNATURE_CHECKS[key] = False
+    return _SIGNATURE_CHECKS[key]
 
 
 def graph_problems(specs: Sequence[JobSpec]) -> list[tuple[tuple[str, ...], str]]:

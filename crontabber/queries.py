@@ -8,8 +8,8 @@ statement named ``abandoned`` (the lease rule, written once).
 from __future__ import annotations
 
 import functools
+import os
 import re
-from pathlib import Path
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -17,7 +17,9 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 @functools.cache
 def queries(dialect: str) -> dict[str, str]:
     """Every statement of ``dialect`` ("postgresql" or "sqlite"), by name."""
-    text = (Path(__file__).with_name(f"{dialect}.sql")).read_text(encoding="utf-8")
+    path = os.path.join(os.path.dirname(__file__), f"{dialect}.sql")
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
     parts = _NAME.split(text)
     named = {
         name: _strip_comments(body) for name, body in zip(parts[1::2], parts[2::2], strict=True)

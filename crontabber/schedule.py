@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
-
 from .errors import ConfigError
 
 UTC = dt.timezone.utc
@@ -211,6 +209,8 @@ class CronSchedule(Schedule):
         """The scheduled instants after ``moment``, in order, each once."""
         fields = _CRON_NICKNAMES.get(self.expression.lower(), self.expression)
         last = moment
+        from cronsim import CronSim  # imported by the ticks that compute a cron schedule
+
         for local in CronSim(fields, moment.astimezone(self.zone)):
             instant = local.astimezone(UTC)
             if instant > last:  # a repeated local hour can give an instant again
@@ -257,6 +257,8 @@ def check_cron_expression(expression: str) -> None:
             f"cron expression {expression!r} has {len(fields)} field"
             f"{'' if len(fields) == 1 else 's'}, not 5 (minute hour day-of-month month day-of-week)"
         )
+    from cronsim import CronSim, CronSimError
+
     try:
         matches = CronSim(" ".join(fields), _CRON_REFERENCE)
     except CronSimError as exc:

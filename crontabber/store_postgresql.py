@@ -7,18 +7,30 @@ import json
 from typing import Any
 
 from .records import JobState, ResetStatus, abandoned_error
-from .store import StateStore, rows_as_dicts
+from .store import StateStore
 
 UTC = dt.timezone.utc
 
 
-def _utc(value: Any) -> Any:
-    return value.astimezone(UTC) if isinstance(value, dt.datetime) else value
+# The types of the times crontabber reads, by their PostgreSQL OIDs: timestamptz, and
+# timestamp (a naive time is taken as local, as astimezone takes it).
+TIME_TYPES = frozenset({1184, 1114})
 
 
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    """Times in UTC, whatever the session's time zone (no SET is sent for it)."""
-    return {name: _utc(value) for name, value in row.items()}
+def decoded_rows(cursor: Any) -> list[dict[str, Any]]:
+    """The cursor's rows by column name, times in UTC whatever the session's time zone
+    (no SET is sent for it); only the time columns are looked at, a row at a time."""
+    names = [column[0] for column in cursor.description]
+    times = [i for i, column in enumerate(cursor.description) if column[1] in TIME_TYPES]
+    rows = []
+    for row in cursor.fetchall():
+        if times:
+            row = list(row)  # noqa: PLW2901
+            for i in times:
+                if row[i] is not None:
+                    row[i] = row[i].astimezone(UTC)
+        rows.append(dict(zip(names, row, strict=True)))
+    return rows
 
 
 class PostgresStore(StateStore):
@@ -29,7 +41,7 @@ class PostgresStore(StateStore):
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         with connection.cursor() as cursor:
             cursor.execute(self.sql[name], params)
-            return [_decoded(row) for row in rows_as_dicts(cursor)] if cursor.description else []
+            return decoded_rows(cursor) if cursor.description else []
 
     def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         return self._execute(connection, "read_states", params)
