@@ -105,6 +105,7 @@ def build_runner(
         on_failure=on_failure,
         interrupts=interrupts,
         log_retention=settings.log_retention,
+        job_config=settings.job_config,
     )
 
 
@@ -322,7 +323,9 @@ def run(argv: Sequence[str]) -> int:
     # (daemon.poll_seconds, ...) of one name.
     daemon_mode = DAEMON_FLAG in argv
     argv = [arg for arg in argv if arg != DAEMON_FLAG]
-    settings = config.settings_from(config.read_config(argv))
+    # A tick from crontab reads its file without configman when it can; a daemon reads
+    # it once, through configman, and again on SIGHUP.
+    settings = config.load_settings(argv, plain=not daemon_mode)
     if daemon_mode and settings.command.name is not None:
         raise ConfigError(f"choose one command, not --{settings.command.name} and {DAEMON_FLAG}")
     if settings.command.name == "configtest":

@@ -7,12 +7,14 @@ durations are what the runner and the state store take.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +23,7 @@ from .errors import ConfigError
 from .job_config import apply_job_section_options, local_keys
 from .jobs import JobSpec, graph_problems, import_class, spec_for
 from .jobs_setting import JobLine, parse_job_entry, split_jobs_setting
+from .options import COMMAND_OPTIONS, OPTIONS
 from .schedule import UTC, parse_zone
 
 STATE_FILE_NAME = "crontabber.sqlite"
@@ -59,7 +62,6 @@ class JobsSetting:
         self.text = text
         self.jobs: list[tuple[JobLine, type]] = []
         self.problems: list[JobProblem] = []
-        self.required_config = _configman().Namespace()
         for entry in split_jobs_setting(text):
             try:
                 line = parse_job_entry(entry)
@@ -68,8 +70,15 @@ class JobsSetting:
                 self.problems.append(JobProblem((entry,), str(exc)))
                 continue
             self.jobs.append((line, app_class))
+
+    @functools.cached_property
+    def required_config(self) -> Any:
+        """The jobs' options for configman, a ``class-ClassName`` namespace each (made
+        when configman asks: a tick read without configman never does)."""
+        required_config = _configman().Namespace()
+        for line, app_class in self.jobs:
             own_options = job_options(app_class) or {}
-            namespace = self.required_config.namespace(namespace_name(line))
+            namespace = required_config.namespace(namespace_name(line))
             for key, option in dict(own_options).items():
                 namespace[key] = option
             if "max_runtime" not in namespace:
@@ -79,6 +88,7 @@ class JobsSetting:
                     doc="seconds after which a run is interrupted and recorded as failed (0: no limit)",
                     from_string_converter=float,
                 )
+        return required_config
 
     def __str__(self) -> str:
         """The entries on one line (``--help``): the jobs syntax, comments left out."""
@@ -169,6 +179,9 @@ class Settings:
     warnings: tuple[str, ...] = field(default=())
     # configman's mapping: each job's options acquire from it through weak references.
     raw_config: Any = field(default=None, compare=False, repr=False)
+    # Read without configman: what each job sees as ``self.config``, made when it runs
+    # (None: each spec's own ``config``).
+    job_config: Callable[[JobSpec], Any] | None = field(default=None, compare=False, repr=False)
 
 
 def _configman() -> Any:
@@ -178,197 +191,35 @@ def _configman() -> Any:
 
 
 def definitions() -> Any:
-    """The option definitions, each with its doc."""
+    """The option definitions of :mod:`crontabber.options`, each with its doc, for configman."""
     configman = _configman()
     root = configman.Namespace()
-    ns = root.namespace("crontabber")
-    ns.add_option(
-        "jobs",
-        default="",
-        doc="the jobs, one per line: python.module.ClassName|FREQUENCY[|HH:MM][|TIMEZONE] "
-        "or python.module.ClassName|cron(MIN HOUR DAY MONTH WEEKDAY)[|TIMEZONE]",
-        from_string_converter=JobsSetting,
-    )
-    ns.add_option(
-        "timezone",
-        default="UTC",
-        doc="IANA time zone (e.g. Europe/Berlin) of the jobs' HH:MM times and cron "
-        "expressions; a jobs line can name its own",
-    )
-    ns.add_option(
-        "database_url",
-        default="",
-        doc="URL of the state database (postgresql://... or sqlite:///path); "
-        "empty: a SQLite file beside the config file",
-        secret=True,
-    )
-    ns.add_option(
-        "error_retry_time",
-        default=300,
-        doc="seconds after a failed run before the job is tried again",
-        from_string_converter=int,
-    )
-    ns.add_option(
-        "log_retention_days",
-        default=90,
-        doc="days crontabber_log rows are kept; older ones are pruned about once a day "
-        "(0: keep every row)",
-        from_string_converter=int,
-    )
-    ns.add_option(
-        "max_ongoing_age_hours",
-        default=12.0,
-        doc="hours after which a claim is treated as abandoned and may be taken over",
-        from_string_converter=float,
-    )
-    ns.add_option(
-        "heartbeat_interval",
-        default=30.0,
-        doc="seconds between refreshes of a running job's heartbeat",
-        from_string_converter=float,
-    )
-    ns.add_option(
-        "heartbeat_stale_intervals",
-        default=3,
-        doc="a claim whose heartbeat is this many intervals old is abandoned and may be taken over",
-        from_string_converter=int,
-    )
-    ns.add_option(
-        "host_name",
-        default="",
-        doc="this host's name in claims (empty: the system's host name); unique per host",
-    )
-    ns.add_option(
-        "state_retry_seconds",
-        default=60.0,
-        doc="how long writes to the state database are retried through connection trouble",
-        from_string_converter=float,
-    )
-    ns.add_option(
-        "auto_migrate",
-        default=True,
-        doc="migrate the state database's schema on first use; False: only with --migrate",
-    )
-    pg = root.namespace("resource").namespace("postgresql")
-    pg.add_option("host", default="", doc="PostgreSQL host (used when database_url is empty)")
-    pg.add_option("port", default=5432, doc="PostgreSQL port", from_string_converter=int)
-    pg.add_option("dbname", default="", doc="PostgreSQL database name")
-    pg.add_option("user", default="", doc="PostgreSQL user")
-    pg.add_option("password", default="", doc="PostgreSQL password", secret=True)
-    sentry = root.namespace("sentry")
-    sentry.add_option(
-        "dsn",
-        default="",
-        doc="Sentry DSN: job failures are reported there",
-        secret=True,
-        reference_value_from="secrets.sentry",
-    )
-    _add_command_options(root)
-    web_ns = root.namespace("web")
-    web_ns.add_option(
-        "host",
-        default="127.0.0.1",
-        doc="with --serve (or --daemon and web.port): the status page's address; "
-        "anything but loopback needs web.auth_token",
-    )
-    web_ns.add_option(
-        "port",
-        default="",
-        doc="with --serve: the status page's port (empty: 8080); with --daemon the page "
-        "is served only when this is set",
-    )
-    web_ns.add_option(
-        "auth_token",
-        default="",
-        doc="the token the status page asks for (bearer, or the password of basic auth); "
-        "required to serve beyond loopback",
-        secret=True,
-    )
-    daemon_ns = root.namespace("daemon")
-    daemon_ns.add_option(
-        "poll_seconds",
-        default=10.0,
-        doc="with --daemon: the longest sleep between ticks, to see what other hosts changed",
-        from_string_converter=float,
-    )
-    daemon_ns.add_option(
-        "shutdown_grace_seconds",
-        default=30.0,
-        doc="with --daemon: how long a running job may finish after SIGTERM or SIGINT",
-        from_string_converter=float,
-    )
-    daemon_ns.add_option(
-        "workers",
-        default=1,
-        doc="with --daemon: worker processes, each a daemon of its own, so that independent "
-        "jobs run at the same time",
-        from_string_converter=int,
-    )
-    logging_ns = root.namespace("logging")
-    logging_ns.add_option(
-        "level",
-        default="",
-        doc="log level: DEBUG, INFO, WARNING or ERROR; empty: INFO on a terminal, else "
-        "WARNING, so that a run from cron in which nothing failed prints nothing",
-    )
-    logging_ns.add_option(
-        "file",
-        default="",
-        doc="a file that gets the whole log too (at logging.level, or INFO when it is empty)",
-    )
+    converters = {"jobs": JobsSetting, "int": int, "float": float}
+    for option in OPTIONS:
+        *path, name = option.name.split(".")
+        namespace = root
+        for part in path:
+            namespace = namespace[part] if part in namespace else namespace.namespace(part)
+        extra: dict[str, Any] = {}
+        if option.kind in converters:
+            extra["from_string_converter"] = converters[option.kind]
+        if option.secret:
+            extra["secret"] = True
+        if option.reference_value_from:
+            extra["reference_value_from"] = option.reference_value_from
+        namespace.add_option(name, default=option.default, doc=option.doc, **extra)
+    # The admin commands: command-line switches, kept out of ``--admin.print_conf``
+    # and ``--admin.dump_conf`` so a dumped file never runs a command.
+    for command in COMMAND_OPTIONS:
+        root.add_option(
+            command.name,
+            default=command.default,
+            doc=command.doc,
+            short_form=command.short_form,
+            exclude_from_print_conf=True,
+            exclude_from_dump_conf=True,
+        )
     return root
-
-
-def _add_command_options(root: Any) -> None:
-    """The admin commands: command-line switches, kept out of ``--admin.print_conf``
-    and ``--admin.dump_conf`` so a dumped file never runs a command."""
-
-    def add_option(name: str, **kwargs: Any) -> None:
-        root.add_option(name, exclude_from_print_conf=True, exclude_from_dump_conf=True, **kwargs)
-
-    add_option("list-jobs", default=False, short_form="l", doc="list the jobs and their state")
-    add_option("json", default=False, doc="with --list-jobs: one JSON object per job")
-    add_option(
-        "reset-job",
-        default="",
-        short_form="r",
-        doc="forget a job's state (app name or module.ClassName)",
-    )
-    add_option(
-        "job", default="", short_form="j", doc="run only this job (app name or module.ClassName)"
-    )
-    add_option(
-        "force",
-        default=False,
-        short_form="f",
-        doc="with --job: run it now; with --reset-job: even if ongoing; "
-        "with --audit-ghosts: remove them",
-    )
-    add_option(
-        "configtest",
-        default=False,
-        doc="check the configuration; exit with the number of misconfigured jobs",
-    )
-    add_option(
-        "audit-ghosts",
-        default=False,
-        doc="list app names in the state table but not in this configuration",
-    )
-    add_option(
-        "nagios",
-        default=False,
-        short_form="n",
-        doc="Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL",
-    )
-    add_option("graph", default=False, doc="the dependency graph in Graphviz DOT")
-    add_option("sentrytest", default=False, doc="send a test event to Sentry")
-    add_option("migrate", default=False, doc="apply the state database's schema migrations")
-    add_option(
-        "serve",
-        default=False,
-        doc="serve the status page, JSON API and /metrics (read-only) on web.host:web.port",
-    )
-    add_option("version", default=False, short_form="v", doc="print the version")
 
 
 def config_path_from_argv(argv: Sequence[str]) -> str | None:
@@ -390,6 +241,8 @@ class RawConfig:
     conf_path: str | None
     unknown_options: tuple[str, ...] = ()
     strict: bool = False
+    # False: :mod:`crontabber.plain_config` read it, and ``config`` is its plain Values.
+    from_configman: bool = True
 
 
 def _manager_class(configman: Any) -> type:
@@ -450,9 +303,7 @@ def read_config(argv: Sequence[str]) -> RawConfig:
     if conf_path is not None:
         if not os.path.isfile(conf_path) or not os.access(conf_path, os.R_OK):
             raise ConfigError(f"cannot read config file {conf_path!r}")
-        conf_dir = os.path.dirname(os.path.abspath(conf_path))
-        if conf_dir not in sys.path:
-            sys.path.insert(0, conf_dir)
+        put_on_import_path(conf_path)
     import configobj
     from configman.config_exceptions import ConfigmanException
     from configman.value_sources.source_exceptions import ValueException
@@ -496,6 +347,61 @@ def read_config(argv: Sequence[str]) -> RawConfig:
     # As in the original, every job's section acquires ``logger`` from the top.
     config.logger = logging.getLogger("crontabber")
     return RawConfig(config, conf_path, tuple(unknown), strict=manager_class.strict)
+
+
+def put_on_import_path(conf_path: str) -> None:
+    """The config file's directory goes first on the import path: jobs kept beside it
+    import without PYTHONPATH."""
+    conf_dir = os.path.dirname(os.path.abspath(conf_path))
+    if conf_dir not in sys.path:
+        sys.path.insert(0, conf_dir)
+
+
+def load_settings(argv: Sequence[str], *, plain: bool = True) -> Settings:
+    """The settings of ``argv``: read without configman when :mod:`crontabber.plain_config`
+    can (``plain``) and no job has options of its own, else through configman."""
+    settings = plain_settings(argv) if plain else None
+    return settings if settings is not None else settings_from(read_config(argv))
+
+
+def plain_settings(argv: Sequence[str]) -> Settings | None:
+    """The settings read without configman, or None when configman must read them."""
+    from . import plain_config
+
+    read = plain_config.read(argv, DEFAULT_CONF)
+    if read is None:
+        return None
+    values, conf_path = read
+    put_on_import_path(conf_path)
+    jobs = JobsSetting(values.crontabber.jobs)
+    if any(job_options(app_class) for _, app_class in jobs.jobs):
+        return None  # configman builds those jobs' options (it imports them again: cached)
+    values.crontabber["jobs"] = jobs
+    settings = settings_from(RawConfig(values, conf_path, from_configman=False))
+    return dataclasses.replace(settings, job_config=JobConfigs(argv))
+
+
+class JobConfigs:
+    """What each job sees as ``self.config``, made by configman when the first job runs,
+    for settings read without it: a tick pays for configman only when a job is due.
+
+    The job sees what it would have seen had configman read the configuration first:
+    its (empty) section, acquiring ``logger`` and every option above it.
+    """
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self._settings: Settings | None = None
+        self._configs: dict[str, Any] = {}
+
+    def __call__(self, spec: JobSpec) -> Any:
+        if self._settings is None:
+            # Kept: each section acquires from configman's mapping through weak references.
+            self._settings = settings_from(read_config(self.argv))
+            self._configs = {
+                configured.app_name: configured.config for configured in self._settings.specs
+            }
+        return self._configs.get(spec.app_name)
 
 
 def unexpected_argument(argument: str) -> str:
@@ -550,15 +456,19 @@ def settings_from(raw: RawConfig) -> Settings:
         problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}", of_jobs_only=False))
         default_zone = UTC
     specs = []
-    sections = set(local_keys(config.crontabber))  # once: the keys are a list to copy
+    # Read without configman, no job has a section: what a job sees is made when it runs.
+    sections = set(local_keys(config.crontabber)) if raw.from_configman else set()
     for line, app_class in jobs_setting.jobs:
-        name = namespace_name(line)
-        if name not in sections:  # a job without options of its own
-            config.crontabber[name] = type(config)()
-            sections.add(name)
-        apply_job_section_options(app_class, config.crontabber[name])
+        section = None
+        if raw.from_configman:
+            name = namespace_name(line)
+            if name not in sections:  # a job without options of its own
+                config.crontabber[name] = type(config)()
+                sections.add(name)
+            section = config.crontabber[name]
+            apply_job_section_options(app_class, section)
         try:
-            specs.append(spec_for(line, app_class, config.crontabber[name], default_zone))
+            specs.append(spec_for(line, app_class, section, default_zone))
         except ConfigError as exc:
             problems.append(JobProblem((line.class_path,), str(exc)))
     command = command_from(config)

@@ -38,16 +38,19 @@ from __future__ import annotations
 
 import collections
 import collections.abc
-import getopt
 import inspect
 import io
-import json
 import os
 import re
 import sys
 import types
 from collections.abc import Sequence
 from typing import Any
+
+from .options import parse_boolean
+
+# getopt and json are imported where they are used: this module is imported with
+# the package, by every run, and most runs never start configman.
 
 ABC_ALIASES = (
     "Callable",
@@ -124,25 +127,13 @@ def fix_declared_reference_targets(config_manager_module: types.ModuleType) -> N
     cls._create_reference_value_options = _create_reference_value_options
 
 
-BOOLEAN_WORDS = {
-    **dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True),
-    **dict.fromkeys(("false", "f", "no", "n", "off", "0", ""), False),
-}
-
-
-def parse_boolean(text: str) -> bool:
-    """``True``/``false``/``1``/``no``/...; any other word is a ValueError (configman: False)."""
-    word = text.strip().strip("'\"").lower()
-    if word not in BOOLEAN_WORDS:
-        raise ValueError(text)
-    return BOOLEAN_WORDS[word]
-
-
 def _switch_values(
     argv: Sequence[str], long_options: Sequence[str]
 ) -> tuple[list[str], dict[str, list[bool | str]]]:
     """``argv`` with ``--switch=VALUE`` turned into ``--switch``, and each switch's values
     in order (True for a bare ``--switch``), so getopt accepts a value for a boolean."""
+    import getopt
+
     rewritten: list[str] = []
     values: dict[str, list[bool | str]] = {}
     for index, arg in enumerate(argv):
@@ -165,6 +156,8 @@ def _switch_values(
 
 def fix_boolean_switches(getopt_source_module: types.ModuleType) -> None:
     """``--switch`` means True and ``--switch=VALUE`` sets it, for every boolean option."""
+    import getopt
+
     source_class = getopt_source_module.ValueSource
     not_an_option = getopt_source_module.NotAnOptionError
     dotdict_class = getopt_source_module.DotDict
@@ -203,6 +196,8 @@ def fix_boolean_switches(getopt_source_module: types.ModuleType) -> None:
 
 def expected_in_words(converter: Any) -> str:
     """What a converter accepts, for an operator: "a whole number", "true or false"..."""
+    import json
+
     from configman import converters
 
     words: dict[Any, str] = {
@@ -232,7 +227,7 @@ def expected_in_words(converter: Any) -> str:
 def fix_conversion_errors(manager_module: Any) -> None:
     """A value that fails conversion names the option in full and what it should be:
     ``crontabber.class-Sum.count: 'lots' is not a whole number``. A boolean is
-    one of :data:`BOOLEAN_WORDS`, not False for any other word."""
+    one of :data:`crontabber.options.BOOLEAN_WORDS`, not False for any other word."""
     from configman.config_exceptions import CannotConvertError as cannot_convert
     from configman.converters import boolean_converter
 

@@ -103,8 +103,11 @@ class Runner:
         on_failure: Callable[[JobSpec, BaseException], None] | None = None,
         interrupts: NoInterrupts | None = None,
         log_retention: dt.timedelta | None = None,
+        job_config: Callable[[JobSpec], object] | None = None,
     ) -> None:
         self.specs = order_jobs(specs)
+        # What a job is made with: its spec's config, or what this says (made when it runs).
+        self.job_config = job_config
         self.store = store
         self.error_retry_time = error_retry_time
         self.holder = holder or Holder.this_process()
@@ -287,7 +290,8 @@ class Runner:
         with self._heartbeat.holding(spec.app_name, holder):
             try:
                 with self.interrupts.job(spec.app_name, spec.max_runtime):
-                    app = spec.app_class(spec.config, state)
+                    config = spec.config if self.job_config is None else self.job_config(spec)
+                    app = spec.app_class(config, state)
                     if spec.is_backfill:
                         last_success, next_run = self._backfill(app, spec, state, holder, now)
                     else:

@@ -1,0 +1,228 @@
+"""crontabber's own options, written down once as plain data.
+
+:func:`crontabber.config.definitions` turns this table into configman's
+option definitions (``--help``, ``--admin.print_conf`` and every run that
+needs configman); :mod:`crontabber.plain_config` reads a tick's ini file
+with it and no configman at all. A row's ``kind`` says how a value given as
+text becomes the option's value: ``str``, ``int``, ``float``, ``bool`` (one of
+:data:`BOOLEAN_WORDS`) or ``jobs`` (the jobs setting).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class Option(NamedTuple):
+    """One option: its dotted name, default, how text converts, and its ``--help`` line."""
+
+    name: str
+    default: Any
+    kind: str
+    doc: str
+    secret: bool = False
+    reference_value_from: str | None = None
+
+
+BOOLEAN_WORDS = {
+    **dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True),
+    **dict.fromkeys(("false", "f", "no", "n", "off", "0", ""), False),
+}
+
+
+def parse_boolean(text: str) -> bool:
+    """``True``/``false``/``1``/``no``/...; any other word is a ValueError (configman: False)."""
+    word = text.strip().strip("'\"").lower()
+    if word not in BOOLEAN_WORDS:
+        raise ValueError(text)
+    return BOOLEAN_WORDS[word]
+
+
+# What the ini file and the command line set, in the order --help lists them.
+OPTIONS = (
+    Option(
+        "crontabber.jobs",
+        "",
+        "jobs",
+        "the jobs, one per line: python.module.ClassName|FREQUENCY[|HH:MM][|TIMEZONE] "
+        "or python.module.ClassName|cron(MIN HOUR DAY MONTH WEEKDAY)[|TIMEZONE]",
+    ),
+    Option(
+        "crontabber.timezone",
+        "UTC",
+        "str",
+        "IANA time zone (e.g. Europe/Berlin) of the jobs' HH:MM times and cron "
+        "expressions; a jobs line can name its own",
+    ),
+    Option(
+        "crontabber.database_url",
+        "",
+        "str",
+        "URL of the state database (postgresql://... or sqlite:///path); "
+        "empty: a SQLite file beside the config file",
+        secret=True,
+    ),
+    Option(
+        "crontabber.error_retry_time",
+        300,
+        "int",
+        "seconds after a failed run before the job is tried again",
+    ),
+    Option(
+        "crontabber.log_retention_days",
+        90,
+        "int",
+        "days crontabber_log rows are kept; older ones are pruned about once a day "
+        "(0: keep every row)",
+    ),
+    Option(
+        "crontabber.max_ongoing_age_hours",
+        12.0,
+        "float",
+        "hours after which a claim is treated as abandoned and may be taken over",
+    ),
+    Option(
+        "crontabber.heartbeat_interval",
+        30.0,
+        "float",
+        "seconds between refreshes of a running job's heartbeat",
+    ),
+    Option(
+        "crontabber.heartbeat_stale_intervals",
+        3,
+        "int",
+        "a claim whose heartbeat is this many intervals old is abandoned and may be taken over",
+    ),
+    Option(
+        "crontabber.host_name",
+        "",
+        "str",
+        "this host's name in claims (empty: the system's host name); unique per host",
+    ),
+    Option(
+        "crontabber.state_retry_seconds",
+        60.0,
+        "float",
+        "how long writes to the state database are retried through connection trouble",
+    ),
+    Option(
+        "crontabber.auto_migrate",
+        True,
+        "bool",
+        "migrate the state database's schema on first use; False: only with --migrate",
+    ),
+    Option(
+        "resource.postgresql.host",
+        "",
+        "str",
+        "PostgreSQL host (used when database_url is empty)",
+    ),
+    Option("resource.postgresql.port", 5432, "int", "PostgreSQL port"),
+    Option("resource.postgresql.dbname", "", "str", "PostgreSQL database name"),
+    Option("resource.postgresql.user", "", "str", "PostgreSQL user"),
+    Option("resource.postgresql.password", "", "str", "PostgreSQL password", secret=True),
+    Option(
+        "sentry.dsn",
+        "",
+        "str",
+        "Sentry DSN: job failures are reported there",
+        secret=True,
+        reference_value_from="secrets.sentry",
+    ),
+    Option(
+        "web.host",
+        "127.0.0.1",
+        "str",
+        "with --serve (or --daemon and web.port): the status page's address; "
+        "anything but loopback needs web.auth_token",
+    ),
+    Option(
+        "web.port",
+        "",
+        "str",
+        "with --serve: the status page's port (empty: 8080); with --daemon the page "
+        "is served only when this is set",
+    ),
+    Option(
+        "web.auth_token",
+        "",
+        "str",
+        "the token the status page asks for (bearer, or the password of basic auth); "
+        "required to serve beyond loopback",
+        secret=True,
+    ),
+    Option(
+        "daemon.poll_seconds",
+        10.0,
+        "float",
+        "with --daemon: the longest sleep between ticks, to see what other hosts changed",
+    ),
+    Option(
+        "daemon.shutdown_grace_seconds",
+        30.0,
+        "float",
+        "with --daemon: how long a running job may finish after SIGTERM or SIGINT",
+    ),
+    Option(
+        "daemon.workers",
+        1,
+        "int",
+        "with --daemon: worker processes, each a daemon of its own, so that independent "
+        "jobs run at the same time",
+    ),
+    Option(
+        "logging.level",
+        "",
+        "str",
+        "log level: DEBUG, INFO, WARNING or ERROR; empty: INFO on a terminal, else "
+        "WARNING, so that a run from cron in which nothing failed prints nothing",
+    ),
+    Option(
+        "logging.file",
+        "",
+        "str",
+        "a file that gets the whole log too (at logging.level, or INFO when it is empty)",
+    ),
+)
+
+
+class Command(NamedTuple):
+    """An admin command's switch: given on the command line, never written to a file."""
+
+    name: str
+    default: Any
+    doc: str
+    short_form: str | None = None
+
+
+COMMAND_OPTIONS = (
+    Command("list-jobs", False, "list the jobs and their state", "l"),
+    Command("json", False, "with --list-jobs: one JSON object per job"),
+    Command("reset-job", "", "forget a job's state (app name or module.ClassName)", "r"),
+    Command("job", "", "run only this job (app name or module.ClassName)", "j"),
+    Command(
+        "force",
+        False,
+        "with --job: run it now; with --reset-job: even if ongoing; "
+        "with --audit-ghosts: remove them",
+        "f",
+    ),
+    Command(
+        "configtest", False, "check the configuration; exit with the number of misconfigured jobs"
+    ),
+    Command(
+        "audit-ghosts", False, "list app names in the state table but not in this configuration"
+    ),
+    Command(
+        "nagios", False, "Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL", "n"
+    ),
+    Command("graph", False, "the dependency graph in Graphviz DOT"),
+    Command("sentrytest", False, "send a test event to Sentry"),
+    Command("migrate", False, "apply the state database's schema migrations"),
+    Command(
+        "serve",
+        False,
+        "serve the status page, JSON API and /metrics (read-only) on web.host:web.port",
+    ),
+    Command("version", False, "print the version", "v"),
+)
