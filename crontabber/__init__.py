@@ -6,9 +6,10 @@ from . import configman_compat
 from .base import App, BaseCronApp
 
 # Job modules written for the original crontabber do `from configman import
-# Namespace`; these two cheap patches let that import work on Python 3.10+.
+# Namespace`; this cheap patch lets that import work on Python 3.10+. The others
+# (inspect.getargspec included) are applied by configman_compat.load(), before
+# configman reads anything.
 configman_compat.restore_collections_aliases()
-configman_compat.restore_getargspec()
 
 __version__ = "0.1.0"
 

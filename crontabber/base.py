@@ -8,7 +8,10 @@ A job is a subclass with an ``app_name``, optionally ``depends_on`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 def as_app_names(depends_on: str | Sequence[str] | None) -> tuple[str, ...]:

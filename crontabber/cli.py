@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ConfigError, CrontabberError
 from .interrupts import Terminated
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
+    from typing import Any
+
     from .config import Settings
     from .interrupts import NoInterrupts
     from .runner import Runner
@@ -362,9 +364,8 @@ def without_misconfigured_jobs(settings: Settings) -> Settings:
     that depend on it, and the others run; every admin command still works."""
     if not settings.problems:
         return settings
-    import dataclasses
-
     from .jobs import usable_jobs
+    from .record import replace
 
     misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
     specs, held_back = usable_jobs(settings.specs, misconfigured)
@@ -372,7 +373,7 @@ def without_misconfigured_jobs(settings: Settings) -> Settings:
         log.error("misconfigured: %s", problem.message)
     for spec in held_back:
         log.error("held back: %s depends on a misconfigured job", spec.app_name)
-    return dataclasses.replace(settings, specs=tuple(specs))
+    return replace(settings, specs=tuple(specs))
 
 
 def _with_store(settings: Settings, command: Callable[..., int], *args: object) -> int:

@@ -7,7 +7,6 @@ durations are what the runner and the state store take.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -15,8 +14,6 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote
 
 from .errors import ConfigError
@@ -24,7 +21,12 @@ from .job_config import apply_job_section_options, local_keys
 from .jobs import JobSpec, graph_problems, import_class, spec_for
 from .jobs_setting import JobLine, parse_job_entry, split_jobs_setting
 from .options import COMMAND_OPTIONS, OPTIONS
+from .record import field, record, replace
 from .schedule import UTC, parse_zone
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE_NAME = "crontabber.sqlite"
 DEFAULT_CONF = os.path.join(".", "crontabber.ini")  # configman's default for app_name crontabber
@@ -37,7 +39,7 @@ WRITTEN_FORMAT = "ini"  # the one format configman writes that reads back
 log = logging.getLogger("crontabber")
 
 
-@dataclass(frozen=True)
+@record
 class JobProblem:
     """A configuration problem: the job entries or app names it concerns, and what is wrong."""
 
@@ -140,7 +142,7 @@ COMMANDS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Command:
     """The admin command asked for on the command line (``name`` None: a normal run)."""
 
@@ -150,7 +152,7 @@ class Command:
     json: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """Everything a run needs, as plain values."""
 
@@ -232,7 +234,7 @@ def config_path_from_argv(argv: Sequence[str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class RawConfig:
     """What configman read: its mapping, the config file, options it did not know,
     and whether ``--admin.strict`` makes those an error."""
@@ -378,7 +380,7 @@ def plain_settings(argv: Sequence[str]) -> Settings | None:
         return None  # configman builds those jobs' options (it imports them again: cached)
     values.crontabber["jobs"] = jobs
     settings = settings_from(RawConfig(values, conf_path, from_configman=False))
-    return dataclasses.replace(settings, job_config=JobConfigs(argv))
+    return replace(settings, job_config=JobConfigs(argv))
 
 
 class JobConfigs:

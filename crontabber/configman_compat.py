@@ -38,16 +38,18 @@ from __future__ import annotations
 
 import collections
 import collections.abc
-import inspect
 import io
 import os
 import re
 import sys
 import types
 from collections.abc import Sequence
-from typing import Any
 
 from .options import parse_boolean
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 # getopt and json are imported where they are used: this module is imported with
 # the package, by every run, and most runs never start configman.
@@ -78,12 +80,16 @@ ArgSpec = collections.namedtuple("ArgSpec", "args varargs keywords defaults")
 
 
 def _getargspec(func: Any) -> ArgSpec:
+    import inspect
+
     spec = inspect.getfullargspec(func)
     return ArgSpec(spec.args, spec.varargs, spec.varkw, spec.defaults)
 
 
 def restore_getargspec() -> None:
     """Give ``inspect`` back the ``getargspec`` removed in Python 3.11."""
+    import inspect  # here: a tick that never starts configman does not import it
+
     if not hasattr(inspect, "getargspec"):
         inspect.getargspec = _getargspec  # type: ignore[attr-defined]
 

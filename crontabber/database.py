@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from .errors import StateStoreError
+from .record import record
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 # The schema revision this crontabber works with: the newest in migrations/versions.
 # A test keeps it equal to Alembic's head; a tick compares it without Alembic.
@@ -30,7 +33,7 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
 
 
-@dataclass(frozen=True)
+@record
 class DatabaseURL:
     """A parsed state database URL: ``postgresql://...`` or ``sqlite:///path``."""
 

@@ -12,7 +12,10 @@ are applied, so ``self.config.database.dbname`` is what the connection uses.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def local_keys(mapping: Any) -> list[str]:

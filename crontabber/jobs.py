@@ -6,16 +6,19 @@ import datetime as dt
 import graphlib
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from .base import as_app_names
+from .base import App, as_app_names
 from .errors import ConfigError
 from .jobs_setting import JobLine
+from .record import field, record
 from .schedule import UTC, Schedule
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True)
+
+@record
 class JobSpec:
     """Everything the runner needs to know about one configured job.
 
@@ -116,7 +119,8 @@ def spec_for(
 
 # Whether classes made by one metaclass, __new__ and __init__ take (config, job_information):
 # a thousand jobs deriving from App are checked once, not a thousand times.
-_SIGNATURE_CHECKS: dict[tuple[Any, ...], bool] = {}
+# App's own (config=None, job_information=None) is known to: no inspect for it.
+_SIGNATURE_CHECKS: dict[tuple[Any, ...], bool] = {(type, object.__new__, App.__init__): True}
 
 
 def _makes_with_two_arguments(app_class: type) -> bool:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 from .errors import ConfigError
+from .record import record
 from .schedule import CronSchedule, FrequencySchedule, Schedule, parse_zone, zone_name
 
 _FREQUENCY = re.compile(r"^(\d+)\s*([smhd])$")
@@ -27,7 +27,7 @@ _USAGE = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class JobLine:
     """One entry of the ``jobs`` setting, parsed but not yet imported.
 

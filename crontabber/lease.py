@@ -21,10 +21,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from .record import record
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from typing import Any
+
     from .records import JobState
 
 log = logging.getLogger("crontabber")
@@ -43,7 +46,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record
 class LeasePolicy:
     """The lease window, the hard age limit, and who this host is.
 

@@ -10,18 +10,15 @@ text becomes the option's value: ``str``, ``int``, ``float``, ``bool`` (one of
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections import namedtuple
 
-
-class Option(NamedTuple):
-    """One option: its dotted name, default, how text converts, and its ``--help`` line."""
-
-    name: str
-    default: Any
-    kind: str
-    doc: str
-    secret: bool = False
-    reference_value_from: str | None = None
+# One option: its dotted name, default, how text converts (``kind``), its ``--help``
+# line, and whether it is a secret or takes its value from another option.
+Option = namedtuple(  # not typing.NamedTuple: a tick does not import typing
+    "Option",
+    "name default kind doc secret reference_value_from",
+    defaults=(False, None),
+)
 
 
 BOOLEAN_WORDS = {
@@ -186,13 +183,8 @@ OPTIONS = (
 )
 
 
-class Command(NamedTuple):
-    """An admin command's switch: given on the command line, never written to a file."""
-
-    name: str
-    default: Any
-    doc: str
-    short_form: str | None = None
+# An admin command's switch: given on the command line, never written to a file.
+Command = namedtuple("Command", "name default doc short_form", defaults=(None,))
 
 
 COMMAND_OPTIONS = (

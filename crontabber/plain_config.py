@@ -22,9 +22,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from .options import COMMAND_OPTIONS, OPTIONS, parse_boolean
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 _SECTION = re.compile(r"^(\[+)\s*([A-Za-z0-9_-]+)\s*(\]+)\s*(?:#.*)?$")
 _KEY = re.compile(r"^([A-Za-z0-9_-]+)\s*=\s*(.*)$")

@@ -6,8 +6,12 @@ import datetime as dt
 import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+
+from .record import field, record
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 # The columns of a job's row, in the order every statement returns them.
 STATE_COLUMNS = (
@@ -28,7 +32,7 @@ STATE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class JobState:
     """One row of the ``crontabber`` table."""
 
@@ -60,7 +64,7 @@ class JobState:
         return bool(self.error_count) or bool(self.last_error)
 
 
-@dataclass(frozen=True)
+@record
 class Holder:
     """Who holds a claim: this host, this process, and a token unique to the claim."""
 
@@ -75,7 +79,7 @@ class Holder:
         return cls(host=host or os.uname().nodename, pid=os.getpid())
 
 
-@dataclass(frozen=True)
+@record
 class Snapshot:
     """Every job's state, read in one statement, and the database's time of the read."""
 
@@ -102,7 +106,7 @@ class ClaimStatus(enum.Enum):
     RECOVERED = "recovered"  # an abandoned claim was released and recorded as a failure
 
 
-@dataclass(frozen=True)
+@record
 class Claim:
     status: ClaimStatus
     state: JobState | None  # the row as it was locked
@@ -111,7 +115,7 @@ class Claim:
     recorded: JobState | None = None  # RECOVERED: the row as the recovery left it
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """How a claimed run ended."""
 
@@ -136,7 +140,7 @@ def abandoned_error(state: JobState, reason: str) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@record
 class LogEntry:
     """One row of ``crontabber_log``: a run's outcome (or a backfill job's date)."""
 
@@ -155,7 +159,7 @@ class LogEntry:
         return self.exc_type is not None
 
 
-@dataclass(frozen=True)
+@record
 class LogPage:
     """A page of one job's log rows, newest first, and how many rows the job has."""
 
@@ -163,7 +167,7 @@ class LogPage:
     total: int
 
 
-@dataclass(frozen=True)
+@record
 class LogCounts:
     """What ``crontabber_log`` holds of one job: its rows, the failed ones among
     them, and the duration of the newest."""

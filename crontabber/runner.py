@@ -8,11 +8,11 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from .interrupts import NoInterrupts, Terminated
 from .jobs import JobSpec, order_jobs
 from .lease import Heartbeat, LeasePolicy
+from .record import record
 from .records import ClaimStatus, Holder, JobState, Outcome, Snapshot
 from .store import StateStore
 
@@ -39,7 +39,7 @@ class Result(enum.Enum):
     RECOVERED = "recovered"  # an abandoned run was recorded as failed; retried later
 
 
-@dataclass(frozen=True)
+@record
 class JobReport:
     app_name: str
     result: Result
@@ -47,7 +47,7 @@ class JobReport:
     duration: dt.timedelta | None = None
 
 
-@dataclass(frozen=True)
+@record
 class RunReport:
     """What one tick did with each job it considered (jobs not due are not listed)."""
 

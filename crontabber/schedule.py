@@ -15,13 +15,11 @@ real time, as Debian's cron does (the ``cronsim`` library computes them).
 from __future__ import annotations
 
 import abc
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .record import record, replace
 
 UTC = dt.timezone.utc
 
@@ -30,7 +28,15 @@ UTC = dt.timezone.utc
 
 
 def parse_zone(name: str) -> dt.tzinfo:
-    """An IANA time zone name -> its tzinfo; anything else is a ConfigError."""
+    """An IANA time zone name -> its tzinfo; anything else is a ConfigError.
+
+    ``UTC``, the default, is ``datetime.timezone.utc``: the same instants and the same
+    name, without importing zoneinfo (and the tz database) on every tick.
+    """
+    if name == "UTC":
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -73,7 +79,7 @@ def pin_to_time(moment: dt.datetime, time: dt.time) -> dt.datetime:
 class Schedule(abc.ABC):
     """When a job runs: the three questions the runner asks, and how it reads.
 
-    Implementations are frozen dataclasses with a ``zone`` field.
+    Implementations are frozen records (:mod:`crontabber.record`) with a ``zone`` field.
     """
 
     zone: dt.tzinfo
@@ -113,10 +119,10 @@ class Schedule(abc.ABC):
 
     def in_zone(self, zone: dt.tzinfo) -> Schedule:
         """The same schedule read in another zone."""
-        return dataclasses.replace(self, zone=zone)  # type: ignore[type-var]
+        return replace(self, zone=zone)  # type: ignore[type-var]
 
 
-@dataclass(frozen=True)
+@record
 class FrequencySchedule(Schedule):
     """``FREQUENCY[|HH:MM]``: every so long, or every so many days at a local time.
 
@@ -187,7 +193,7 @@ _CRON_FIELDS = {
 _CRON_REFERENCE = dt.datetime(2000, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@record
 class CronSchedule(Schedule):
     """``cron(EXPRESSION)``: a standard 5-field cron expression read in ``zone``.
 

@@ -19,7 +19,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
 
 from .database import (
     LOCK_NOT_AVAILABLE,
@@ -51,6 +50,12 @@ from .records import (
     abandoned_error,
 )
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 __all__ = [
     "Claim",
     "ClaimStatus",
@@ -65,7 +70,6 @@ __all__ = [
     "safe_url",
 ]
 
-T = TypeVar("T")
 RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 DEFAULT_MAX_AGE = dt.timedelta(hours=12)

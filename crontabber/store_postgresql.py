@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 from .records import JobState, ResetStatus, abandoned_error
 from .store import StateStore
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 UTC = dt.timezone.utc
 

@@ -12,10 +12,13 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from .records import JobState, ResetStatus, abandoned_error
 from .store import StateStore, rows_as_dicts
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1)
