@@ -2,12 +2,14 @@
 
 Importing configman and letting it build, overlay and check its option tree costs
 a tick from crontab more than everything else crontabber does. Most ticks need
-none of it: the command line names only the config file, the file sets only
-crontabber's own options (:mod:`crontabber.options`), and no job has options of
-its own. For those, :func:`read` parses the ini file itself and returns what
-configman would have produced, as plain values; for anything else it returns
-None and configman reads the configuration as before, so that every message,
-warning and refusal is configman's (through :mod:`crontabber.config`).
+none of it: the command line names only the config file, the file and the
+environment set only crontabber's own options (:mod:`crontabber.options`), and no
+job has options of its own. For those, :func:`read` reads the ini file and the
+environment itself (``logging.level`` or ``crontabber__database_url`` in the
+environment wins over the file, as with configman) and returns what configman
+would have produced, as plain values. For anything else it returns None and
+configman reads the configuration as before, so that every message, warning and
+refusal is configman's (through :mod:`crontabber.config`).
 
 The ini subset read here is the one crontabber's own files use: ``[section]``
 headers nested with brackets, ``key = value`` lines, a value quoted or in
@@ -170,14 +172,21 @@ def config_file(argv: Sequence[str], default: str) -> str | None:
     return path if path.endswith("ini") and os.path.isfile(path) else None
 
 
-def environment_is_silent(environ: Mapping[str, str]) -> bool:
-    """Whether configman would take no option from the environment (it reads names
-    with ``__`` for ``.``, as in ``crontabber__database_url``)."""
-    for name in environ:
+def environment_options(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The options the environment sets, as configman reads them (``__`` in a name that
+    is not all capitals stands for ``.``: ``crontabber__database_url``), or None when it
+    names anything configman would take that is not one of crontabber's options (an
+    admin option, a command, a job's option)."""
+    known = {option.name for option in OPTIONS}
+    given = {}
+    for name, value in environ.items():
         key = name.replace("__", ".") if "__" in name and name != name.upper() else name
-        if key.split(".", 1)[0] in _TOP_NAMES:
-            return False
-    return True
+        if key.split(".", 1)[0] not in _TOP_NAMES:
+            continue
+        if key not in known:
+            return None
+        given[key] = value
+    return given
 
 
 def read(
@@ -186,7 +195,8 @@ def read(
     """The option values and the config file's path, as configman would read them for
     ``argv``, or None when configman must read them itself."""
     path = config_file(argv, default_conf)
-    if path is None or not environment_is_silent(environ):
+    from_environment = environment_options(environ)
+    if path is None or from_environment is None:
         return None
     try:
         with open(path, encoding="utf-8-sig") as file:
@@ -196,4 +206,17 @@ def read(
     values = defaults()
     if ini is None or not apply_file(values, ini):
         return None
+    # The environment overrides the file, as configman's sources are ordered.
+    for name, text in from_environment.items():
+        if not apply_file(values, _nested(name, text)):
+            return None
     return values, path
+
+
+def _nested(name: str, value: str) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for ``a.b``."""
+    *path, last = name.split(".")
+    nested: dict[str, Any] = {last: value}
+    for part in reversed(path):
+        nested = {part: nested}
+    return nested

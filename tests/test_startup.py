@@ -88,3 +88,46 @@ def test_a_tick_with_a_sentry_dsn_imports_sentry_only_for_a_failure(tmp_path: Pa
     config = write_config(tmp_path, "tickjobs.Fine|5m", extra=dsn)
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
     assert "sentry_sdk" not in imported_packages(f"--admin.conf={config}", cwd=tmp_path)
+
+
+# What an idle tick of jobs without options of their own leaves out: configman reads
+# nothing (crontabber.plain_config reads the file), and the records are made without
+# dataclasses and inspect, the types without typing, UTC without zoneinfo.
+NOT_IN_AN_IDLE_TICK = (
+    *NOT_IN_A_TICK,
+    "configman",
+    "configobj",
+    "dataclasses",
+    "inspect",
+    "typing",
+    "zoneinfo",
+    "cronsim",
+    "sqlite3",
+)
+
+
+def test_an_idle_tick_imports_only_what_it_needs(tmp_path: Path, pg_url: str) -> None:
+    (tmp_path / "tickjobs.py").write_text(JOBS)
+    config = write_config(tmp_path, "tickjobs.Fine|1d", database_url=pg_url)
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
+    assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0  # it ran
+    packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
+    assert {"crontabber", "psycopg2"} <= packages  # it read the states
+    assert packages.isdisjoint(NOT_IN_AN_IDLE_TICK), sorted(packages & set(NOT_IN_AN_IDLE_TICK))
+
+
+def test_a_job_with_options_of_its_own_is_read_through_configman(tmp_path: Path) -> None:
+    (tmp_path / "optjobs.py").write_text(
+        "from configman import Namespace\n"
+        "from crontabber import App\n\n\n"
+        "class WithOptions(App):\n"
+        "    app_name = 'with-options'\n"
+        "    required_config = Namespace()\n"
+        "    required_config.add_option('count', default=1)\n\n"
+        "    def run(self):\n"
+        "        pass\n"
+    )
+    config = write_config(tmp_path, "optjobs.WithOptions|1d")
+    assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0
+    packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
+    assert "configman" in packages  # its options need configman, as before
