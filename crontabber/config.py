@@ -192,11 +192,12 @@ def _configman() -> Any:
     return configman_compat.load()
 
 
-def definitions() -> Any:
-    """The option definitions of :mod:`crontabber.options`, each with its doc, for configman."""
+def definitions(jobs_setting: type[JobsSetting] | None = None) -> Any:
+    """The option definitions of :mod:`crontabber.options`, each with its doc, for configman
+    (``jobs_setting``: the class the ``jobs`` option converts to, JobsSetting by default)."""
     configman = _configman()
     root = configman.Namespace()
-    converters = {"jobs": JobsSetting, "int": int, "float": float}
+    converters = {"jobs": jobs_setting or JobsSetting, "int": int, "float": float}
     for option in OPTIONS:
         *path, name = option.name.split(".")
         namespace = root
@@ -292,8 +293,8 @@ def unwritable_format(manager: Any, config_file_type: Any) -> str:
     )
 
 
-def read_config(argv: Sequence[str]) -> RawConfig:
-    """Run configman over ``argv``.
+def read_config(argv: Sequence[str], jobs_setting: type[JobsSetting] | None = None) -> RawConfig:
+    """Run configman over ``argv`` (``jobs_setting``: see :func:`definitions`).
 
     The config file's directory goes on the import path first, so jobs kept
     beside it import without PYTHONPATH. Mistakes become ConfigError.
@@ -315,7 +316,7 @@ def read_config(argv: Sequence[str]) -> RawConfig:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             manager = manager_class(
-                [definitions()],
+                [definitions(jobs_setting)],
                 values_source_list=[
                     configman.ConfigFileFutureProxy,
                     configman.environment,
@@ -399,11 +400,25 @@ class JobConfigs:
     def __call__(self, spec: JobSpec) -> Any:
         if self._settings is None:
             # Kept: each section acquires from configman's mapping through weak references.
-            self._settings = settings_from(read_config(self.argv))
-            self._configs = {
-                configured.app_name: configured.config for configured in self._settings.specs
-            }
+            self._settings = settings_from(read_config(self.argv, JobsWithoutOptions))
+            for configured in self._settings.specs:
+                # What configman's class-Name namespace of a job without options holds.
+                configured.config["max_runtime"] = float(
+                    getattr(configured.app_class, "max_runtime", None) or 0
+                )
+                self._configs[configured.app_name] = configured.config
         return self._configs.get(spec.app_name)
+
+
+class JobsWithoutOptions(JobsSetting):
+    """The jobs setting of jobs known to have no options of their own, none of them with a
+    section in the file (so the plain reader found): configman makes them no namespaces,
+    a thousand of which would cost it more than the jobs do; :class:`JobConfigs` gives
+    each job's section what its namespace would have held."""
+
+    @functools.cached_property
+    def required_config(self) -> Any:
+        return _configman().Namespace()
 
 
 def unexpected_argument(argument: str) -> str:
