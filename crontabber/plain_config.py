@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 _SECTION = re.compile(r"^(\[+)\s*([A-Za-z0-9_-]+)\s*(\]+)\s*(?:#.*)?$")
 _KEY = re.compile(r"^([A-Za-z0-9_-]+)\s*=\s*(.*)$")
+_INCLUDE = re.compile(r"^\s*\+include\s")  # configman's +include FILE line
 _QUOTED = re.compile(r"""^(?:'([^']*)'|"([^"]*)")\s*(?:#.*)?$""")
 _CONVERTERS = {"int": int, "float": float, "bool": parse_boolean}
 # The names configman looks for at the top of its tree (the environment included).
@@ -59,15 +60,17 @@ def parse_ini(text: str) -> dict[str, Any] | None:
     file steps outside it (configobj then reads it, and says what is wrong)."""
     root: dict[str, Any] = {}
     stack = [root]  # stack[depth]: the section open at that depth
-    lines = [line.rstrip() for line in text.splitlines()]
+    # Lines as configman reads them: broken at newlines only (str.splitlines breaks at
+    # form feeds and other separators too), each stripped at its end.
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if any(_INCLUDE.match(line) for line in lines):  # expanded by configman, even in a value
+        return None
     index = 0
     while index < len(lines):
         line = lines[index].strip()
         index += 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("+"):  # +include: configman's
-            return None
         section = _SECTION.match(line)
         if section:
             depth = len(section[1])
@@ -82,12 +85,14 @@ def parse_ini(text: str) -> dict[str, Any] | None:
         text_value = keyword[2]
         if text_value[:3] in ("'''", '"""'):
             value, index = _triple_quoted(text_value, lines, index)
+        elif "," in text_value:  # a list to configobj, or maybe one (even in a comment)
+            value = None
         elif text_value[:1] in ("'", '"'):
             quoted = _QUOTED.match(text_value)
             value = None if quoted is None else quoted[1] if quoted[1] is not None else quoted[2]
         else:
             value = text_value.split("#", 1)[0].strip()
-            if any(mark in value for mark in ",'\""):  # a list, or quotes configobj reads its way
+            if any(mark in value for mark in "'\""):  # quotes configobj reads its own way
                 value = None
         if value is None or "%(" in value:  # %(name)s: configobj's interpolation
             return None
