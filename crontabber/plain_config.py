@@ -2,12 +2,12 @@
 
 Importing configman and letting it build, overlay and check its option tree costs
 a tick from crontab more than everything else crontabber does. Most ticks need
-none of it: the command line names only the config file, the file and the
+none of it: the command line names the config file, and it, the file and the
 environment set only crontabber's own options (:mod:`crontabber.options`), and no
-job has options of its own. For those, :func:`read` reads the ini file and the
-environment itself (``logging.level`` or ``crontabber__database_url`` in the
-environment wins over the file, as with configman) and returns what configman
-would have produced, as plain values. For anything else it returns None and
+job has options of its own. For those, :func:`read` reads them itself (the
+environment's ``logging.level`` or ``crontabber__database_url`` over the file, and
+``--logging.level=INFO`` on the command line over both, as with configman) and
+returns what configman would have produced, as plain values. For anything else it returns None and
 configman reads the configuration as before, so that every message, warning and
 refusal is configman's (through :mod:`crontabber.config`).
 
@@ -163,18 +163,32 @@ def apply_file(values: Values, ini: Mapping[str, Any]) -> bool:
     return walk(ini, values, "")
 
 
-def config_file(argv: Sequence[str], default: str) -> str | None:
-    """The ini file when ``argv`` names only that (``--admin.conf=FILE``), or names
-    nothing and ``default`` exists; None for any other command line."""
-    if not argv:
+def command_line(argv: Sequence[str], default: str) -> tuple[str, dict[str, str]] | None:
+    """The ini file and the options ``argv`` gives, when it gives only the file
+    (``--admin.conf=FILE``, or nothing and ``default`` exists) and crontabber's own
+    options as ``--name=value`` (``--name`` alone for a boolean); None for any other
+    command line (short forms, abbreviations, commands, admin options...)."""
+    kinds = {option.name: option.kind for option in OPTIONS}
+    path, given = None, {}
+    arguments = list(argv)
+    while arguments:
+        argument = arguments.pop(0)
+        name, has_value, value = argument.removeprefix("--").partition("=")
+        if argument == "--admin.conf" and arguments and path is None:
+            path = arguments.pop(0)
+        elif argument.startswith("--admin.conf=") and path is None:
+            path = value
+        elif argument.startswith("--") and name in kinds and name not in given:
+            if not has_value and kinds[name] != "bool":
+                return None  # its value after a space: configman's
+            given[name] = value if has_value else "True"
+        else:
+            return None
+    if path is None:
         path = default
-    elif len(argv) == 1 and argv[0].startswith("--admin.conf="):
-        path = argv[0].split("=", 1)[1]
-    elif len(argv) == 2 and argv[0] == "--admin.conf":
-        path = argv[1]
-    else:
+    if not path.endswith("ini") or not os.path.isfile(path):
         return None
-    return path if path.endswith("ini") and os.path.isfile(path) else None
+    return path, given
 
 
 def environment_options(environ: Mapping[str, str]) -> dict[str, str] | None:
@@ -199,10 +213,11 @@ def read(
 ) -> tuple[Values, str] | None:
     """The option values and the config file's path, as configman would read them for
     ``argv``, or None when configman must read them itself."""
-    path = config_file(argv, default_conf)
+    from_command_line = command_line(argv, default_conf)
     from_environment = environment_options(environ)
-    if path is None or from_environment is None:
+    if from_command_line is None or from_environment is None:
         return None
+    path, given = from_command_line
     try:
         with open(path, encoding="utf-8-sig") as file:
             ini = parse_ini(file.read())
@@ -211,8 +226,8 @@ def read(
     values = defaults()
     if ini is None or not apply_file(values, ini):
         return None
-    # The environment overrides the file, as configman's sources are ordered.
-    for name, text in from_environment.items():
+    # The environment overrides the file, and the command line both, as with configman.
+    for name, text in [*from_environment.items(), *given.items()]:
         if not apply_file(values, _nested(name, text)):
             return None
     return values, path

@@ -617,7 +617,10 @@ def configured(tmp_path: Path, modules: list[str], extra: str = "", name: str = 
     "extra_args",
     [
         ["--list-jobs"],
-        ["--crontabber.error_retry_time=5"],
+        ["--crontabber.error_retry_time", "5"],  # a value after a space
+        ["--crontabber.error_retry=5"],  # an abbreviation getopt would take
+        ["--crontabber.error_retry_time=5", "--crontabber.error_retry_time=6"],
+        ["-l"],
         ["--admin.strict"],
         ["--configtest"],
         ["--job=hourly"],
@@ -638,14 +641,64 @@ def test_the_config_file_from_the_command_line_or_the_default(tmp_path: Path) ->
     path = tmp_path / "crontabber.ini"
     path.write_text("[crontabber]\n")
     missing = str(tmp_path / "missing.ini")
-    assert plain_config.config_file([f"--admin.conf={path}"], missing) == str(path)
-    assert plain_config.config_file(["--admin.conf", str(path)], missing) == str(path)
-    assert plain_config.config_file([], str(path)) == str(path)
-    assert plain_config.config_file([], missing) is None
-    assert plain_config.config_file([f"--admin.conf={missing}"], str(path)) is None
-    assert plain_config.config_file([f"--admin.conf={path}", "--list-jobs"], missing) is None
+    assert plain_config.command_line([f"--admin.conf={path}"], missing) == (str(path), {})
+    assert plain_config.command_line(["--admin.conf", str(path)], missing) == (str(path), {})
+    assert plain_config.command_line([], str(path)) == (str(path), {})
+    assert plain_config.command_line([], missing) is None
+    assert plain_config.command_line([f"--admin.conf={missing}"], str(path)) is None
+    assert plain_config.command_line([f"--admin.conf={path}", "--list-jobs"], missing) is None
+    assert plain_config.command_line([f"admin.conf={path}"], missing) is None
     read = plain_config.read([], str(path), environ={})
     assert read is not None and read[1] == str(path)
+
+
+def test_crontabbers_own_options_on_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "crontabber.ini"
+    path.write_text("[crontabber]\n")
+    given = plain_config.command_line(
+        [
+            "--logging.level=WARNING",
+            f"--admin.conf={path}",
+            "--crontabber.auto_migrate",
+            "--web.port=",
+        ],
+        "missing.ini",
+    )
+    assert given == (
+        str(path),
+        {"logging.level": "WARNING", "crontabber.auto_migrate": "True", "web.port": ""},
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--logging.level=WARNING"],
+        ["--crontabber.error_retry_time=5", "--crontabber.auto_migrate=False"],
+        ["--crontabber.auto_migrate"],
+        ["--crontabber.timezone=Europe/Berlin", "--web.port=", "--daemon.workers=3"],
+        ["--resource.postgresql.host=db.example", "--resource.postgresql.port=6432"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_options_on_the_command_line_read_as_configman_reads_them(
+    tmp_path: Path, quiet_environment: None, modules: list[str], arguments: list[str]
+) -> None:
+    path = configured(tmp_path, modules, extra="    error_retry_time = 60\n")
+    argv = [f"--admin.conf={path}", *arguments]
+    plain = config.plain_settings(argv)
+    assert plain is not None
+    assert plain == config.settings_from(config.read_config(argv))
+
+
+def test_a_value_on_the_command_line_that_does_not_convert_goes_to_configman(
+    tmp_path: Path, quiet_environment: None, modules: list[str]
+) -> None:
+    path = configured(tmp_path, modules)
+    argv = [f"--admin.conf={path}", "--crontabber.error_retry_time=soon"]
+    assert config.plain_settings(argv) is None
+    with pytest.raises(ConfigError, match="'soon' is not a whole number"):
+        config.load_settings(argv)
 
 
 @pytest.mark.parametrize(
