@@ -14,7 +14,6 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from urllib.parse import quote
 
 from .errors import ConfigError
 from .job_config import apply_job_section_options, local_keys
@@ -451,6 +450,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
 
 def postgres_url(values: dict[str, Any]) -> str:
     """``postgresql://user:password@host:port/dbname``, each part quoted, empty ones left out."""
+    from urllib.parse import quote  # here: --help and --version need no URL
     user = quote(str(values.get("user") or ""), safe="")
     password = quote(str(values.get("password") or ""), safe="")
     credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
