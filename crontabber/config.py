@@ -388,7 +388,8 @@ class JobConfigs:
     for settings read without it: a tick pays for configman only when a job is due.
 
     The job sees what it would have seen had configman read the configuration first:
-    its (empty) section, acquiring ``logger`` and every option above it.
+    its section (``max_runtime``, as configman's namespace for it holds), acquiring
+    ``logger`` and every option above it.
     """
 
     def __init__(self, argv: Sequence[str]) -> None:
@@ -451,6 +452,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
 def postgres_url(values: dict[str, Any]) -> str:
     """``postgresql://user:password@host:port/dbname``, each part quoted, empty ones left out."""
     from urllib.parse import quote  # here: --help and --version need no URL
+
     user = quote(str(values.get("user") or ""), safe="")
     password = quote(str(values.get("password") or ""), safe="")
     credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
