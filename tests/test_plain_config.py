@@ -9,7 +9,6 @@ what configman would have given them.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 import uuid
@@ -23,7 +22,7 @@ from crontabber import config, configman_compat, plain_config
 from crontabber.errors import ConfigError
 
 from .clitools import run_crontabber, write_config
-from .test_startup import imported_packages
+from .test_startup import import_order, imported_packages
 
 REPO = Path(__file__).resolve().parent.parent
 NOT_THE_REPOSITORY = {".venv", ".ci-venv", ".git"}
@@ -937,28 +936,6 @@ class Probe(App):
         with open(os.path.join(os.path.dirname(__file__), "probe.txt"), "a") as f:
             f.write(line + "\\n")
 """
-
-
-def import_order(*args: str, cwd: Path) -> list[str]:
-    """The top-level packages ``python -m crontabber ARGS`` imports, first import first."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "crontabber", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    order: list[str] = []
-    for line in done.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip().split(".")[0]
-            if name not in order:
-                order.append(name)
-    return order
 
 
 def test_a_tick_runs_its_job_without_configman_reading_first(

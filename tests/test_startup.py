@@ -18,8 +18,8 @@ from .clitools import run_crontabber, write_config
 DATABASE_LIBRARIES = ("sqlalchemy", "psycopg2", "alembic")
 
 
-def imported_packages(*args: str, cwd: Path) -> set[str]:
-    """The top-level packages ``python -m crontabber ARGS`` imports."""
+def import_order(*args: str, cwd: Path) -> list[str]:
+    """The top-level packages ``python -m crontabber ARGS`` imports, first import first."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "crontabber", *args],
@@ -31,11 +31,18 @@ def imported_packages(*args: str, cwd: Path) -> set[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
+    order: list[str] = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip().split(".")[0]
+            if name not in order:
+                order.append(name)
+    return order
+
+
+def imported_packages(*args: str, cwd: Path) -> set[str]:
+    """The top-level packages ``python -m crontabber ARGS`` imports."""
+    return set(import_order(*args, cwd=cwd))
 
 
 @pytest.mark.parametrize("args", [("--version",), ("-v",), ("--help",)])
