@@ -18,7 +18,7 @@ setup(
     # The Alembic revisions live in migrations/ and install as crontabber.migrations.
     package_dir={"crontabber.migrations": "migrations"},
     package_data={
-        "crontabber": ["postgresql.sql", "sqlite.sql"],
+        "crontabber.store": ["sql/postgresql.sql", "sql/sqlite.sql"],
         "crontabber.web": ["templates/*.html", "static/*.css", "static/*.js"],
         "crontabber.migrations": ["script.py.mako", "alembic.ini", "README.md"],
     },

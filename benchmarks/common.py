@@ -24,8 +24,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from crontabber import sql
 from crontabber.store import open_store
+from crontabber.store import tables as sql
 
 UTC = dt.timezone.utc
 HERE = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@ releases them once each has imported everything) over J due jobs that each
 sleep S seconds, and times the makespan from the release to the last exit.
 Contention starts P processes that tick in a loop for some seconds over a few
 jobs that are due again a millisecond after each run, through the library
-(:class:`crontabber.runner.Runner` over job specs with that frequency, which
+(:class:`crontabber.run.runner.Runner` over job specs with that frequency, which
 the ``jobs`` setting cannot express).
 
 Every run is recorded by the job itself; a run twice for the same due instant

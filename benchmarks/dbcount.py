@@ -1,7 +1,7 @@
 """Count what a state store sends, statement by statement, through its connection seam.
 
 A tick opens its connections through ``StateStore.connection_factory`` (by
-default ``crontabber.database.connect``). :func:`install` replaces it, for every
+default ``crontabber.db.connect.connect``). :func:`install` replaces it, for every
 store of the process, with a factory that opens the same connection and wraps
 it: each statement executed through a cursor or the connection is recorded by
 its name in ``postgresql.sql`` / ``sqlite.sql`` (anything else, ``BEGIN
@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from crontabber.queries import queries
+from crontabber.store.queries import queries
 
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "START", "END", "ABORT"}
 # Statements that write and so end in a durable commit on PostgreSQL (autocommit).
@@ -95,7 +95,7 @@ class _Connection:
 
 def counting_factory(counter: Counter) -> Callable[[Any], Any]:
     """A ``connection_factory``: crontabber's own ``connect``, counted."""
-    from crontabber import database
+    from crontabber.db import connect as database
 
     def open_counted(url: Any) -> _Connection:
         counter.connections += 1

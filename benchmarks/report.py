@@ -315,7 +315,7 @@ def render_markdown(results: dict, found: list[Verdict], analysis: str) -> str:
             "are (busy - idle) / jobs; below 100 jobs the per-job time is within the noise of "
             "process start-up. *Replay*: right after each busy tick, the statements a due job "
             "sends replayed over the same rows (up to 1,000) by the bare driver, with the same "
-            "parameters (PostgreSQL: `claim` and `finish` from `crontabber.queries` on one "
+            "parameters (PostgreSQL: `claim` and `finish` from `crontabber.store.queries` on one "
             "autocommit psycopg2 connection; SQLite: `lock`, `mark_ongoing`, `finish` and "
             "`insert_log` in two `BEGIN IMMEDIATE` transactions); the median of the replays is "
             "the floor of a due job. *Commits*: on PostgreSQL each writing statement is its own "

@@ -13,7 +13,7 @@ then the tick, repeat), so that load from other processes hits both alike:
   database, runs ``SELECT 1`` and exits (psycopg2 in autocommit, as crontabber
   connects; or sqlite3 on the same file);
 * *replay*: after each busy tick, the statements a due job sends (``claim`` and
-  ``finish`` from ``crontabber.queries``, with the same parameters) replayed by
+  ``finish`` from ``crontabber.store.queries``, with the same parameters) replayed by
   bare psycopg2 on one autocommit connection over the same rows; on SQLite
   ``lock``, ``mark_ongoing``, ``finish`` and ``insert_log`` in two ``BEGIN
   IMMEDIATE`` transactions through bare sqlite3.
@@ -54,8 +54,8 @@ from common import (
 from dbcount import TRANSACTION_CONTROL, WRITES
 from wirecount import CountingProxy, WireCount
 
-from crontabber.database import parse_url
-from crontabber.queries import queries
+from crontabber.db.url import parse_url
+from crontabber.store.queries import queries
 
 UTC = dt.timezone.utc
 

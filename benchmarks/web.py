@@ -27,10 +27,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from crontabber import App, sql, web
-from crontabber.jobs import JobSpec
-from crontabber.schedule import FrequencySchedule
+from crontabber import App, web
+from crontabber.jobs.schedule import FrequencySchedule
+from crontabber.jobs.spec import JobSpec
 from crontabber.store import open_store
+from crontabber.store import tables as sql
 
 UTC = dt.timezone.utc
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

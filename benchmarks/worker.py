@@ -32,11 +32,11 @@ def wait_for_start(start: str, ready: str) -> None:
 
 def cli(start: str, ready: str, args: list[str]) -> int:
     import crontabber.cli
-    import crontabber.config
-    import crontabber.runner
-    import crontabber.store  # imported before the start, not after
-    import crontabber.store_postgresql
-    import crontabber.store_sqlite
+    import crontabber.config.settings
+    import crontabber.run.runner
+    import crontabber.store.abc  # imported before the start, not after
+    import crontabber.store.postgresql
+    import crontabber.store.sqlite
 
     wait_for_start(start, ready)
     return crontabber.cli.main(args)
@@ -69,9 +69,9 @@ def hammer(start: str, ready: str, out: str, url: str, *, seconds: float, jobs: 
 
     import dbcount
 
-    from crontabber.jobs import JobSpec
-    from crontabber.runner import Runner
-    from crontabber.schedule import FrequencySchedule
+    from crontabber.jobs.schedule import FrequencySchedule
+    from crontabber.jobs.spec import JobSpec
+    from crontabber.run.runner import Runner
     from crontabber.store import open_store
 
     specs = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import configman_compat
-from .base import App, BaseCronApp
+from crontabber.config import configman_compat
+from crontabber.jobs.app import App, BaseCronApp
 
 # Job modules written for the original crontabber do `from configman import
 # Namespace`; this cheap patch lets that import work on Python 3.10+. The others

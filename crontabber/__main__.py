@@ -1,5 +1,5 @@
 """``python -m crontabber`` is the ``crontabber`` command."""
 
-from crontabber.cli import entry_point
+from crontabber.cli.entry import entry_point
 
 entry_point()

@@ -1,10 +1,20 @@
-"""Exceptions that mean "crontabber cannot work", as opposed to a job failing.
+"""Every exception crontabber raises across its layers, in one place.
 
-Each one carries a message fit to print as the single line a user sees; the CLI
-prints it and exits with status 1, and no state has been changed.
+- :class:`CrontabberError` and its subclasses mean "crontabber cannot work", as
+  opposed to a job failing. Each carries a message fit to print as the single
+  line a user sees; the CLI prints it and exits with status 1 (a command may
+  document another), and no state has been changed.
+- :class:`Unreachable` and :class:`LockNotAvailable` pass between the state
+  store's connection handling and its operations; they never reach a user.
+- :class:`Terminated`, :class:`MaxRuntimeExceeded` and :class:`GracefulStop`
+  interrupt a running job. They are not ``Exception``: job code must not
+  swallow them. The first two are recorded as a run's error under the names
+  ``crontabber.interrupts.Terminated`` and ``crontabber.interrupts.MaxRuntimeExceeded``.
 """
 
 from __future__ import annotations
+
+INTERRUPTS_MODULE = "crontabber.interrupts"  # the recorded, documented name of the interrupts
 
 
 class CrontabberError(Exception):
@@ -15,5 +25,59 @@ class ConfigError(CrontabberError):
     """The configuration is wrong: a bad jobs line, an unknown class, a cycle..."""
 
 
+class WebConfigError(ConfigError):
+    """The status page cannot be served as configured (one line, naming the option)."""
+
+
+class UnknownJob(CrontabberError):
+    """A job name given on the command line is not in the configuration."""
+
+
+class JobIsOngoing(CrontabberError):
+    """The job is running, so it is left alone."""
+
+
 class StateStoreError(CrontabberError):
     """The state database cannot be reached or used."""
+
+
+class CannotReach(StateStoreError):
+    """The state database cannot be reached."""
+
+
+class MigrationError(StateStoreError):
+    """The schema cannot be brought up to date, or is newer than this crontabber."""
+
+
+class Unreachable(Exception):
+    """Connecting to the state database failed (``error``: the driver's error)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class LockNotAvailable(Exception):
+    """Another process holds the row lock (SQLSTATE 55P03)."""
+
+
+class ClaimLost(Exception):
+    """Another process took over the claim while this one was running the job."""
+
+
+class Terminated(BaseException):
+    """crontabber was asked to stop (SIGTERM). Not an Exception: job code must not swallow it."""
+
+    __module__ = INTERRUPTS_MODULE
+
+
+class MaxRuntimeExceeded(BaseException):
+    """A job ran longer than its ``max_runtime``. Not an Exception: job code must not swallow it."""
+
+    __module__ = INTERRUPTS_MODULE
+
+
+class GracefulStop(BaseException):
+    """A daemon was asked to stop and no job needed interrupting: it exits 0."""
+
+    __module__ = INTERRUPTS_MODULE

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
-from crontabber import sql
-from crontabber.migrate import VERSION_TABLE
+from crontabber.store import tables as sql
+from crontabber.store.schema import VERSION_TABLE
 
 config = context.config
 

@@ -11,9 +11,9 @@ import sys
 import time
 
 import crontabber.cli
-import crontabber.config
-import crontabber.runner
-import crontabber.store  # imported before the start, not after
+import crontabber.config.settings
+import crontabber.run.runner
+import crontabber.store.abc  # imported before the start, not after
 
 start_file, arguments = sys.argv[1], sys.argv[2:]
 open(f"{start_file}.ready-{os.getpid()}", "w").close()

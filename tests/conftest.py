@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from crontabber import sql
-from crontabber.base import as_app_names
-from crontabber.jobs import JobSpec
-from crontabber.lease import LeasePolicy
-from crontabber.schedule import FrequencySchedule
+from crontabber.jobs.app import as_app_names
+from crontabber.jobs.schedule import FrequencySchedule
+from crontabber.jobs.spec import JobSpec
 from crontabber.store import ClaimStatus, Holder, StateStore, open_store
+from crontabber.store import tables as sql
+from crontabber.store.lease import LeasePolicy
 
 from .pgcluster import private_cluster  # noqa: F401 (a fixture for every test module)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crontabber.database import DatabaseURL, connect
-from crontabber.queries import queries
+from crontabber.db.connect import connect
+from crontabber.db.url import DatabaseURL
+from crontabber.store.queries import queries
 
 Hook = Callable[[str, str, Any], None]
 

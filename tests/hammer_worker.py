@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import crontabber.cli
-import crontabber.config
-import crontabber.runner
-import crontabber.store  # imported before the rounds, not during them
+import crontabber.config.settings
+import crontabber.run.runner
+import crontabber.store.abc  # imported before the rounds, not during them
 
 config, directory, worker, first, rounds = sys.argv[1:6]
 directory = Path(directory)

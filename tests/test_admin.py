@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from crontabber import App, admin, printers
-from crontabber.errors import CrontabberError
-from crontabber.runner import Runner
+from crontabber import App, actions
+from crontabber import status as admin
+from crontabber.cli import printers
+from crontabber.errors import CrontabberError, JobIsOngoing, UnknownJob
+from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
 from .clitools import run_crontabber, write_config
@@ -83,22 +85,22 @@ def test_list_jobs_json(store: StateStore) -> None:
 
 def test_reset_job_by_name_or_class_and_twice(store: StateStore) -> None:
     Runner(SPECS, store).run(now=NOW)
-    assert admin.reset_job(store, SPECS, "tests.test_admin.Extract", force=False).was_reset
+    assert actions.reset_job(store, SPECS, "tests.test_admin.Extract", force=False).was_reset
     assert "extract" not in store.load_states()
-    again = admin.reset_job(store, SPECS, "extract", force=False)
+    again = actions.reset_job(store, SPECS, "extract", force=False)
     assert not again.was_reset and "no state to reset" in again.message
 
 
 def test_reset_refuses_an_ongoing_job_unless_forced(store: StateStore) -> None:
     hold_claim(store, "extract", NOW)
-    with pytest.raises(admin.JobIsOngoing, match="running on worker-7 pid 4321"):
-        admin.reset_job(store, SPECS, "extract", force=False)
-    assert admin.reset_job(store, SPECS, "extract", force=True).was_reset
+    with pytest.raises(JobIsOngoing, match="running on worker-7 pid 4321"):
+        actions.reset_job(store, SPECS, "extract", force=False)
+    assert actions.reset_job(store, SPECS, "extract", force=True).was_reset
 
 
 def test_unknown_job_name(store: StateStore) -> None:
-    with pytest.raises(admin.UnknownJob, match="no job named 'nope'"):
-        admin.reset_job(store, SPECS, "nope", force=False)
+    with pytest.raises(UnknownJob, match="no job named 'nope'"):
+        actions.reset_job(store, SPECS, "nope", force=False)
 
 
 def test_audit_ghosts(store: StateStore) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crontabber import App, sql
+from crontabber import App
 from crontabber.mixins import as_backfill_cron_app
-from crontabber.runner import Result, Runner
+from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore, open_store
+from crontabber.store import tables as sql
 
 from .clitools import crontabber_command, run_crontabber, write_config
 from .conftest import at, make_spec

@@ -88,7 +88,7 @@ print(d["a.b.level"])
 
 def test_dotdict_acquisition_needed() -> None:
     result = python(
-        "from crontabber.configman_compat import restore_collections_aliases\n"
+        "from crontabber.config.configman_compat import restore_collections_aliases\n"
         "restore_collections_aliases()\n" + LOOKUP
     )
     assert result.returncode != 0
@@ -102,7 +102,7 @@ def test_dotdict_acquisition_works() -> None:
 
 
 def test_load_is_idempotent() -> None:
-    from crontabber import configman_compat
+    from crontabber.config import configman_compat
 
     first = configman_compat.load()
     assert configman_compat.load() is first

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crontabber.errors import ConfigError
-from crontabber.jobs_setting import parse_job_entry
-from crontabber.schedule import UTC, CronSchedule
+from crontabber.jobs.schedule import UTC, CronSchedule
+from crontabber.jobs.setting import parse_job_entry
 
 from .conftest import at
 

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crontabber import App, admin, printers
-from crontabber.config import read_config, settings_from
-from crontabber.jobs import JobSpec
-from crontabber.runner import Runner
-from crontabber.schedule import CronSchedule, FrequencySchedule
+from crontabber import App
+from crontabber import status as admin
+from crontabber.cli import printers
+from crontabber.config.settings import read_config, settings_from
+from crontabber.jobs.schedule import CronSchedule, FrequencySchedule
+from crontabber.jobs.spec import JobSpec
+from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
 from .clitools import run_crontabber, write_config

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crontabber import App
-from crontabber.jobs import JobSpec
+from crontabber.jobs.schedule import CronSchedule
+from crontabber.jobs.spec import JobSpec
 from crontabber.mixins import as_backfill_cron_app
-from crontabber.runner import Result, Runner
-from crontabber.schedule import CronSchedule
+from crontabber.run.runner import Result, Runner
 from crontabber.store import Holder, StateStore
 
 from .conftest import at

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from crontabber import config
-from crontabber.runner import Result, Runner
+from crontabber.config import settings as config
+from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
 from .clitools import run_crontabber

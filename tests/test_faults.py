@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crontabber import App, sql
-from crontabber.database import connect, parse_url
+from crontabber import App
+from crontabber.db.connect import connect
+from crontabber.db.url import parse_url
 from crontabber.errors import StateStoreError
-from crontabber.lease import LeasePolicy, pid_alive
-from crontabber.runner import Result, Runner
+from crontabber.run.runner import Result, Runner
 from crontabber.store import JobState, open_store
+from crontabber.store import tables as sql
+from crontabber.store.lease import LeasePolicy, pid_alive
 
 from .clitools import crontabber_command, run_crontabber, write_config
 from .conftest import at, hold_claim, make_spec

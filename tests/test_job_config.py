@@ -9,7 +9,7 @@ from typing import Any
 from configman import Namespace
 
 from crontabber import App
-from crontabber.config import read_config, settings_from
+from crontabber.config.settings import read_config, settings_from
 from crontabber.mixins import using_postgres, with_single_postgres_transaction
 
 

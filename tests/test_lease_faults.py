@@ -15,10 +15,12 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from crontabber import App, cli, sql
-from crontabber.lease import LeasePolicy
-from crontabber.runner import Runner
+from crontabber import App
+from crontabber.cli import main as cli
+from crontabber.run.runner import Runner
 from crontabber.store import ClaimStatus, Holder, StateStore, open_store
+from crontabber.store import tables as sql
+from crontabber.store.lease import LeasePolicy
 
 from .clitools import run_crontabber, write_config
 from .conftest import at, make_spec

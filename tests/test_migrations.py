@@ -27,11 +27,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 
-from crontabber import App, migrate, sql
+from crontabber import App
 from crontabber.errors import StateStoreError
-from crontabber.lease import LeasePolicy
-from crontabber.runner import Result, Runner
-from crontabber.store import JobState, StateStore, open_store
+from crontabber.run.runner import Result, Runner
+from crontabber.store import JobState, StateStore, migrate, open_store
+from crontabber.store import tables as sql
+from crontabber.store.lease import LeasePolicy
 
 from .conftest import at, make_spec
 

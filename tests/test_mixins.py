@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from crontabber import App
-from crontabber.config import read_config, settings_from
+from crontabber.config.settings import read_config, settings_from
+from crontabber.db.retry import is_lost_connection
 from crontabber.mixins import (
     ProcessTimeout,
     as_backfill_cron_app,
@@ -26,13 +27,9 @@ from crontabber.mixins import (
     with_subprocess,
     with_transactional_resource,
 )
-from crontabber.resources import (
-    PostgreSQLConnectionFactory,
-    TransactionExecutor,
-    is_transient_postgres_error,
-    params_from_url,
-)
-from crontabber.runner import Result, Runner
+from crontabber.resources.connection_factory import ConnectionFactory, params_from_url
+from crontabber.resources.transaction_executor import TransactionExecutor
+from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
 from .conftest import make_spec
@@ -185,15 +182,19 @@ def test_retries_stop_at_the_limit(pg_url: str, admin: Any) -> None:
     app = make_app(InsertApp, pg_url, admin, kill=99)
     with pytest.raises(psycopg2.OperationalError) as raised:
         app.run()
-    assert is_transient_postgres_error(raised.value)
+    assert is_lost_connection(raised.value)
     assert len(app.connections) == 3  # the first attempt and two retries
     assert rows(admin) == []
 
 
 def test_backoff_doubles_between_retries(pg_url: str, admin: Any) -> None:
     pauses: list[float] = []
-    factory = PostgreSQLConnectionFactory(SimpleNamespace(database_url=pg_url))
-    executor = TransactionExecutor(factory, max_retries=3, backoff_seconds=0.5, sleep=pauses.append)
+    factory = ConnectionFactory(SimpleNamespace(database_url=pg_url))
+    executor = TransactionExecutor(
+        SimpleNamespace(database_max_retries=3, database_backoff_seconds=0.5),
+        factory,
+        sleep=pauses.append,
+    )
 
     def always_killed(connection: Any) -> None:
         terminate(admin, backend_pid(connection))
@@ -214,7 +215,7 @@ def test_backoff_doubles_between_retries(pg_url: str, admin: Any) -> None:
 )
 def test_other_errors_are_not_retried(pg_url: str, admin: Any, sql: str, error: type) -> None:
     attempts: list[Any] = []
-    factory = PostgreSQLConnectionFactory(SimpleNamespace(database_url=pg_url))
+    factory = ConnectionFactory(SimpleNamespace(database_url=pg_url))
 
     def bad_sql(connection: Any) -> None:
         attempts.append(connection)
@@ -222,7 +223,7 @@ def test_other_errors_are_not_retried(pg_url: str, admin: Any, sql: str, error: 
             cursor.execute(sql)
 
     with pytest.raises(error):
-        TransactionExecutor(factory, backoff_seconds=0)(bad_sql)
+        TransactionExecutor(SimpleNamespace(database_backoff_seconds=0), factory)(bad_sql)
     assert len(attempts) == 1
 
 
@@ -327,7 +328,7 @@ def test_decorating_copies_the_base_class_options() -> None:
         required_config = Namespace()
         required_config.add_option("greeting", default="hello")
 
-    @with_transactional_resource("crontabber.resources.PostgreSQLConnectionFactory", "warehouse")
+    @with_transactional_resource("crontabber.connection_factory.ConnectionFactory", "warehouse")
     class Job(Base):
         app_name = "job"
 

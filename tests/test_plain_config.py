@@ -1,4 +1,4 @@
-"""The fast path of a tick: its ini file read without configman (crontabber.plain_config).
+"""The fast path of a tick: its ini file read without configman (crontabber.config.plain).
 
 Four promises are held here. parse_ini reads what configobj reads, or returns
 None. The settings read that way equal configman's. Anything that needs configman
@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from crontabber import config, configman_compat, plain_config
+from crontabber.config import configman_compat
+from crontabber.config import plain as plain_config
+from crontabber.config import settings as config
 from crontabber.errors import ConfigError
 
 from .clitools import run_crontabber, write_config

@@ -12,12 +12,12 @@ import psycopg2
 import pytest
 from psycopg2.extras import Json
 
-from crontabber import database
-from crontabber.queries import queries
+from crontabber.db import connect as database
 from crontabber.store import StateStore
+from crontabber.store.queries import queries
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-PACKAGE = Path(database.__file__).parent
+STORE = Path(database.__file__).parent.parent / "store"
 
 # One value for every parameter any statement takes.
 VALUES = {
@@ -62,8 +62,8 @@ def parameters(text: str, pattern: str) -> set[str]:
 
 
 def test_the_store_uses_every_statement_and_only_those() -> None:
-    for dialect, module in (("postgresql", "store_postgresql.py"), ("sqlite", "store_sqlite.py")):
-        code = (PACKAGE / module).read_text() + (PACKAGE / "store.py").read_text()
+    for dialect in ("postgresql", "sqlite"):
+        code = (STORE / f"{dialect}.py").read_text() + (STORE / "abc.py").read_text()
         used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
         defined = set(queries(dialect)) - {"abandoned"}  # a fragment, inlined
         assert used >= defined, (dialect, sorted(defined - used))
@@ -93,7 +93,7 @@ def test_every_postgresql_statement_runs_on_a_migrated_database(pg_store: StateS
 
 def test_every_sqlite_statement_runs_on_a_migrated_database(tmp_path: Path) -> None:
     from crontabber.store import open_store
-    from crontabber.store_sqlite import encode
+    from crontabber.store.sqlite import encode
 
     store = open_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
     store.ensure_schema()

@@ -149,7 +149,7 @@ def test_a_field_without_default_after_one_with_is_refused() -> None:
 
 
 def test_records_pickle_and_compare_after_a_round_trip() -> None:
-    from crontabber.records import Holder, JobState
+    from crontabber.store.records import Holder, JobState
 
     state = JobState("job", error_count=2, depends_on=("a",))
     assert pickle.loads(pickle.dumps(state)) == state

@@ -7,9 +7,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from crontabber import sql
-from crontabber.runner import Runner
+from crontabber.run.runner import Runner
 from crontabber.store import StateStore
+from crontabber.store import tables as sql
 
 from .dbtrace import Recorder
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from crontabber import App
-from crontabber.runner import Result, Runner
+from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore
 
 from .conftest import at, hold_claim, make_spec

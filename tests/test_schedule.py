@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crontabber.errors import ConfigError
-from crontabber.jobs_setting import parse_job_entry, parse_jobs_setting, split_jobs_setting
-from crontabber.schedule import UTC, CronSchedule, FrequencySchedule, local_instant
+from crontabber.jobs.schedule import UTC, CronSchedule, FrequencySchedule, local_instant
+from crontabber.jobs.setting import parse_job_entry, parse_jobs_setting, split_jobs_setting
 
 from .conftest import at
 

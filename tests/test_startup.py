@@ -98,7 +98,7 @@ def test_a_tick_with_a_sentry_dsn_imports_sentry_only_for_a_failure(tmp_path: Pa
 
 
 # What an idle tick of jobs without options of their own leaves out: configman reads
-# nothing (crontabber.plain_config reads the file), and the records are made without
+# nothing (crontabber.config.plain reads the file), and the records are made without
 # dataclasses and inspect, the types without typing, UTC without zoneinfo.
 NOT_IN_AN_IDLE_TICK = (
     *NOT_IN_A_TICK,

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from crontabber import sql
 from crontabber.errors import StateStoreError
-from crontabber.lease import LeasePolicy
 from crontabber.store import ClaimStatus, Holder, JobState, Outcome, StateStore, open_store
+from crontabber.store import tables as sql
+from crontabber.store.lease import LeasePolicy
 
 from .conftest import at, hold_claim
 

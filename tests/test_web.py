@@ -25,10 +25,11 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from crontabber import App, admin, web
-from crontabber.jobs import JobSpec
-from crontabber.runner import Runner
-from crontabber.schedule import CronSchedule, FrequencySchedule, parse_zone
+from crontabber import App, web
+from crontabber import status as admin
+from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, parse_zone
+from crontabber.jobs.spec import JobSpec
+from crontabber.run.runner import Runner
 from crontabber.store import StateStore, open_store
 from crontabber.web.app import StatusApp
 from crontabber.web.reader import read_only_store

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from crontabber import web
-from crontabber.jobs import JobSpec
-from crontabber.runner import Runner
+from crontabber.jobs.spec import JobSpec
+from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
 from .test_web import job_specs, populate

@@ -8,8 +8,8 @@ port)`` serves it in a thread.
 
 from __future__ import annotations
 
-from .app import StatusApp, create_app
-from .server import (
+from crontabber.web.app import StatusApp, create_app
+from crontabber.web.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     RunningServer,

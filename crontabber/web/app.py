@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jinja2
 
-from ..jobs import JobSpec
-from ..store import DEFAULT_MAX_AGE, StateStore
-from . import metrics, svg
-from .reader import Reader, Unavailable, read_only_store
-from .views import LATE_AFTER, Status, ago, job_rows, summarise
+from crontabber.jobs.spec import JobSpec
+from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
+from crontabber.web import metrics, svg
+from crontabber.web.reader import Reader, Unavailable, read_only_store
+from crontabber.web.views import LATE_AFTER, Status, ago, job_rows, summarise
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 GRAPH_INLINE_MAX = 100  # more jobs than this: the graph has a page of its own

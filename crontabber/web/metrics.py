@@ -20,10 +20,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from ..jobs import JobSpec
-from ..records import LogCounts, Snapshot
-from .reader import Unavailable
-from .views import Status, job_rows, log_counts_for
+from crontabber.jobs.spec import JobSpec
+from crontabber.store.records import LogCounts, Snapshot
+from crontabber.web.reader import Unavailable
+from crontabber.web.views import Status, job_rows, log_counts_for
 
 
 class JobsCollector(Collector):

@@ -1,6 +1,6 @@
 """The status page's one way to the state database: read-only, by construction.
 
-The page reads through a :class:`~crontabber.store.StateStore` whose connections
+The page reads through a :class:`~crontabber.store.abc.StateStore` whose connections
 are opened read-only: on PostgreSQL a session of its own with
 ``default_transaction_read_only`` on (psycopg2's ``readonly`` session), so any
 write fails in the server; on SQLite the file is opened without creating it and
@@ -21,10 +21,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ..database import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseURL
-from ..errors import StateStoreError
-from ..records import LogCounts, LogPage, Snapshot
-from ..store import DEFAULT_MAX_AGE, CannotReach, StateStore, open_store
+from crontabber.db.connect import SQLITE_BUSY_TIMEOUT_SECONDS
+from crontabber.db.url import DatabaseURL
+from crontabber.errors import CannotReach, StateStoreError
+from crontabber.store import open_store
+from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
+from crontabber.store.records import LogCounts, LogPage, Snapshot
 
 T = TypeVar("T")
 READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)

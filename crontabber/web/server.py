@@ -18,19 +18,15 @@ from typing import Any
 
 from cheroot import wsgi
 
-from ..errors import ConfigError
-from ..jobs import JobSpec
-from ..store import DEFAULT_MAX_AGE
-from .app import StatusApp, create_app
+from crontabber.errors import WebConfigError
+from crontabber.jobs.spec import JobSpec
+from crontabber.store.abc import DEFAULT_MAX_AGE
+from crontabber.web.app import StatusApp, create_app
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 THREADS = 8
 
 log = logging.getLogger("crontabber.web")
-
-
-class WebConfigError(ConfigError):
-    """The status page cannot be served as configured (one line, naming the option)."""
 
 
 def is_loopback(host: str) -> bool:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-from ..records import LogEntry
-from .views import JobRow, Status
+from crontabber.store.records import LogEntry
+from crontabber.web.views import JobRow, Status
 
 FILL = {
     Status.OK: "#d9f2d9",

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import humanize
 
-from ..admin import JobListing, list_jobs
-from ..errors import ConfigError
-from ..jobs import JobSpec
-from ..records import JobState, LogCounts, Snapshot
-from ..runner import unmet_dependency
-from ..schedule import CronSchedule, FrequencySchedule, zone_name
+from crontabber.errors import ConfigError
+from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, zone_name
+from crontabber.jobs.spec import JobSpec
+from crontabber.run.runner import unmet_dependency
+from crontabber.status import JobListing, list_jobs
+from crontabber.store.records import JobState, LogCounts, Snapshot
 
 LATE_AFTER = dt.timedelta(minutes=15)  # a job this long past its next run, not running, is late
 

@@ -11,7 +11,7 @@ without ``ongoing``, with or without the unique index on ``app_name``, a log
 with or without a primary key) and tables created by a crontabber from before
 migrations existed (without ``heartbeat``).
 
-The table definitions are written out here, not imported from crontabber.sql:
+The table definitions are written out here, not imported from crontabber.store.tables:
 a revision is a snapshot, and later schema changes are later revisions.
 """
 

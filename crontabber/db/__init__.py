@@ -1,0 +1,1 @@
+"""crontabber.db."""

@@ -1,0 +1,94 @@
+"""The one way to open a connection to the state database, without SQLAlchemy on a tick.
+
+A tick talks to the database through the DB-API drivers (psycopg2, sqlite3):
+:func:`connect` opens a connection the way a tick needs it (no extra queries
+on connect). SQLAlchemy is imported only by :func:`sqlalchemy_engine`, for
+migrations and tests. What is worth another attempt, and how long to wait,
+is :mod:`crontabber.db.retry`'s.
+"""
+
+from __future__ import annotations
+
+import os
+
+from crontabber.db.url import DatabaseURL
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+
+
+def connect(url: DatabaseURL) -> Any:
+    """A new DB-API connection, ready for a tick and nothing sent beyond the connect.
+
+    PostgreSQL: autocommit, so each statement is one round trip with no BEGIN.
+    SQLite: transactions are begun explicitly (``BEGIN IMMEDIATE`` for writes), in
+    WAL mode, waiting up to a minute for another process's write lock.
+    """
+    if url.dialect == "postgresql":
+        import psycopg2
+
+        connection = psycopg2.connect(**url.connect_args)
+        connection.autocommit = True
+        return connection
+    import sqlite3
+
+    create_sqlite_file(url.connect_args["database"])
+    connection = sqlite3.connect(
+        url.connect_args["database"], timeout=SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
+    )
+    connection.execute("PRAGMA journal_mode=WAL")
+    return connection
+
+
+def create_sqlite_file(path: str) -> None:
+    """Create an empty state file readable by its owner only (its rows hold tracebacks)."""
+    if path and path != ":memory:" and not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def sqlalchemy_engine(url: DatabaseURL) -> Any:
+    """A SQLAlchemy engine on the same database, for migrations and tests.
+
+    On SQLite its transactions begin with ``BEGIN IMMEDIATE`` (the plain pysqlite
+    driver would run DDL outside any transaction), and a read-only connection
+    (execution option ``crontabber_read_only``) with a plain ``BEGIN``.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    if url.dialect == "postgresql":
+        args = url.connect_args
+        sa_url = sa.URL.create(
+            "postgresql+psycopg2",
+            username=args.get("user"),
+            password=args.get("password"),
+            host=args.get("host"),
+            port=args.get("port"),
+            database=args.get("dbname"),
+            query={
+                key: str(value)
+                for key, value in args.items()
+                if key not in ("user", "password", "host", "port", "dbname")
+            },
+        )
+        return sa.create_engine(sa_url, use_native_hstore=False)
+    create_sqlite_file(url.connect_args["database"])
+    engine = sa.create_engine(
+        sa.URL.create("sqlite", database=url.connect_args["database"]),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        read_only = conn.get_execution_options().get("crontabber_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,137 @@
+"""Daemon mode: one long-running scheduler per host, ticking when the earliest job is due.
+
+Each tick is the same :meth:`crontabber.run.runner.Runner.run` a crontab run makes,
+through the same claim, so daemons, other daemons and crontab runs share one
+database in any mix. Between ticks the daemon sleeps until the earliest job it
+may run is due (the database's time), and at most ``poll_seconds``, to see what
+other hosts changed; a signal wakes it at once. It keeps its store, so one
+connection (plus the heartbeat's) serves every tick.
+
+Signals (see :class:`crontabber.run.interrupts.DaemonSignals`): SIGTERM or SIGINT
+stops claiming and lets the running job finish for up to ``shutdown_grace``
+seconds (exit 0), then interrupts and records it (exit 143 or 130); SIGHUP
+reads the configuration again between ticks, and a bad one is logged in one
+line and the old one kept. When the state database goes away the daemon logs
+one line, retries with a growing pause (at most ``poll_seconds``), logs one
+line when it answers again, and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from crontabber.errors import CrontabberError
+from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
+from crontabber.run.runner import Runner
+
+log = logging.getLogger("crontabber")
+
+MIN_WAIT = 0.001  # seconds: a job due "now" is run at once, never in a busy loop
+WAKE_AFTER_DUE = 0.005  # seconds past a job's next run, so that it is due when the tick reads
+
+
+def run_daemon(
+    build: Callable[[DaemonSignals], Runner],
+    *,
+    poll_seconds: float = 10.0,
+    shutdown_grace: float = 30.0,
+    rebuild: Callable[[DaemonSignals], Runner] | None = None,
+    on_stop: Callable[[], None] | None = None,
+    workers: Sequence[subprocess.Popen] = (),
+) -> int:
+    """Tick until stopped; the exit status (0, or 130/143 when a job was interrupted).
+
+    ``build(signals)`` makes the runner (with ``signals`` as its interrupts);
+    ``rebuild(signals)`` makes one from the configuration read again on SIGHUP,
+    raising a CrontabberError when it is bad. ``workers`` are other daemon processes
+    this one started: every signal it gets is passed on to them, and it waits for
+    them before it exits (the highest exit status wins). Must run in the main thread.
+    """
+    wake = threading.Event()
+
+    def forward(signum: int) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
+        runner = build(signals)
+        outage_since: float | None = None
+        pause = min(1.0, poll_seconds)
+        log.info(
+            "crontabber daemon started: %d jobs, polling every %gs", len(runner.specs), poll_seconds
+        )
+        while not signals.stopping:
+            if signals.reload_requested and rebuild is not None:
+                signals.reload_requested = False
+                runner = _reloaded(runner, rebuild, signals)
+            try:
+                report = runner.run()
+            except GracefulStop:
+                break
+            except (KeyboardInterrupt, Terminated):
+                break  # a job was interrupted past the grace period: recorded as failed
+            except CrontabberError as exc:
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.error("%s; retrying until it answers (the daemon goes on)", exc)
+                wait = pause
+                pause = min(pause * 2, poll_seconds)
+            else:
+                if outage_since is not None:
+                    log.warning(
+                        "the state database answers again after %.0fs",
+                        time.monotonic() - outage_since,
+                    )
+                    outage_since, pause = None, min(1.0, poll_seconds)
+                wait = poll_seconds
+                if report.next_due is not None and report.now is not None:
+                    until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
+                    wait = max(MIN_WAIT, min(wait, until_due))
+            wake.wait(wait)
+            wake.clear()
+        if on_stop is not None:
+            on_stop()
+        status = signals.exit_status()
+        for worker in workers:  # each had the signal from forward()
+            status = max(status, _wait(worker, shutdown_grace + 30))
+    log.info("daemon stopped (exit status %d)", status)
+    return status
+
+
+def _reloaded(
+    runner: Runner, rebuild: Callable[[DaemonSignals], Runner], signals: DaemonSignals
+) -> Runner:
+    try:
+        fresh = rebuild(signals)
+    except CrontabberError as exc:
+        log.error("SIGHUP: the configuration was not reloaded, the old one stays: %s", exc)
+        return runner
+    log.warning("SIGHUP: reloaded the configuration: %d jobs", len(fresh.specs))
+    return fresh
+
+
+def _wait(worker: subprocess.Popen, timeout: float) -> int:
+    """A worker's exit status once it has stopped (killed past ``timeout``)."""
+    try:
+        status = worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log.error("worker pid %d did not stop within %.0fs: killed", worker.pid, timeout)
+        worker.kill()
+        worker.wait()
+        return 143
+    if status < 0:  # ended by a signal
+        return 128 - status
+    return status
+
+
+def start_workers(command: Sequence[str], count: int) -> list[subprocess.Popen]:
+    """``count`` worker daemons running ``command`` (a daemon with one worker)."""
+    workers = [subprocess.Popen(list(command)) for _ in range(count)]
+    for worker in workers:
+        log.info("started worker daemon pid %d", worker.pid)
+    return workers

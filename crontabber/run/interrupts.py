@@ -1,0 +1,227 @@
+"""Signals and run-time limits: what may interrupt a running job, and when.
+
+SIGTERM and SIGINT interrupt the job that is running (it is recorded as failed
+and its claim released); between jobs they stop the run before the next one.
+A job's ``max_runtime`` interrupts it with :class:`MaxRuntimeExceeded`. Both
+work through signal handlers, so only in the main thread of the process (the
+``crontabber`` command); :class:`NoInterrupts` is the library default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from crontabber.errors import GracefulStop, MaxRuntimeExceeded, Terminated
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+log = logging.getLogger("crontabber")
+
+
+class NoInterrupts:
+    """Nothing interrupts a job (library use, or a thread other than the main one)."""
+
+    @contextlib.contextmanager
+    def job(self, name: str, max_runtime: float | None) -> Iterator[None]:
+        yield
+
+    def raise_pending(self) -> None:
+        pass
+
+
+class SignalInterrupts(NoInterrupts):
+    """Installs SIGTERM/SIGINT handlers for the duration of a ``with`` block.
+
+    The first signal raises in the job that is running, or, between jobs, at the
+    next :meth:`raise_pending`; later signals are ignored so that recording the
+    interrupted job's outcome is not interrupted in turn.
+    """
+
+    def __init__(self) -> None:
+        self._in_job = False
+        self._fired = False
+        self._pending: BaseException | None = None
+        self._previous: dict[int, Any] = {}
+        self._job_name = ""
+
+    def __enter__(self) -> SignalInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        if exc_type is None:
+            self.raise_pending()  # a signal that came after the last safe point
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self._fired:
+            log.warning("received %s again; finishing the shutdown", signal.Signals(signum).name)
+            return
+        self._fired = True
+        name = signal.Signals(signum).name
+        exc: BaseException = (
+            KeyboardInterrupt(f"interrupted by {name}")
+            if signum == signal.SIGINT
+            else Terminated(f"terminated by {name}")
+        )
+        if self._in_job:
+            raise exc
+        self._pending = exc
+
+    def _on_alarm(self, _signum: int, _frame: object) -> None:
+        if self._in_job:
+            raise MaxRuntimeExceeded(f"{self._job_name} ran longer than its max_runtime")
+
+    def raise_pending(self) -> None:
+        if self._pending is not None:
+            exc, self._pending = self._pending, None
+            raise exc
+
+    def _before_job(self) -> None:
+        self.raise_pending()
+
+    def _after_job(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def job(self, name: str, max_runtime: float | None) -> Iterator[None]:
+        self._before_job()
+        timed = bool(max_runtime) and threading.current_thread() is threading.main_thread()
+        if timed:
+            previous_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, float(max_runtime or 0))
+        self._job_name, self._in_job = name, True
+        try:
+            yield
+        finally:
+            self._in_job = False
+            self._after_job()
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous_alarm)
+
+
+SAME_SIGNAL_SECONDS = 1.0  # a second stop signal sooner than this is the same stop
+
+
+class DaemonSignals(SignalInterrupts):
+    """Signals for a daemon (main thread only).
+
+    The first SIGTERM or SIGINT stops claiming: the next safe point raises
+    :class:`GracefulStop`, and a running job may finish for up to ``grace``
+    seconds before it is interrupted as :class:`SignalInterrupts` would (and
+    ``interrupted`` is set). A second one interrupts at once. SIGHUP sets
+    ``reload_requested``. Each signal sets ``wake``, so a sleeping daemon acts at once.
+    """
+
+    def __init__(
+        self,
+        grace: float,
+        wake: threading.Event,
+        forward: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.grace = grace
+        self.wake = wake
+        self.forward = forward  # called with each signal received (to pass it on to workers)
+        self.stop_signal: int | None = None
+        self._stop_at = 0.0
+        self.reload_requested = False
+        self.interrupted = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> DaemonSignals:
+        super().__enter__()
+        if threading.current_thread() is threading.main_thread():
+            self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
+            self._previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._on_grace_over)
+        return self
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self._cancel_timer()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_signal is not None
+
+    def exit_status(self) -> int:
+        """0 after a graceful stop; 130 or 143 when a job had to be interrupted."""
+        if not self.interrupted:
+            return 0
+        return 130 if self.stop_signal == signal.SIGINT else 143
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.forward is not None:
+            self.forward(signum)
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            self._stop_at = time.monotonic()
+            self.wake.set()
+            log.warning("received %s: stopping after the running job, if any", name)
+            if self._in_job:
+                self._start_timer()
+            return
+        if time.monotonic() - self._stop_at < SAME_SIGNAL_SECONDS:
+            return  # the same stop, sent twice (a service manager and a parent daemon)
+        log.warning("received %s again: interrupting the running job", name)
+        self._interrupt()
+
+    def _on_hangup(self, signum: int, _frame: object) -> None:
+        if self.forward is not None:
+            self.forward(signum)
+        self.reload_requested = True
+        self.wake.set()
+
+    def _on_grace_over(self, _signum: int, _frame: object) -> None:
+        if self._in_job:
+            log.warning("the running job did not finish within the grace period: interrupting it")
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        if not self._in_job:
+            return
+        self.interrupted = True
+        raise (
+            KeyboardInterrupt("interrupted by SIGINT")
+            if self.stop_signal == signal.SIGINT
+            else Terminated("terminated by SIGTERM")
+        )
+
+    def raise_pending(self) -> None:
+        if self.stop_signal is not None:
+            raise GracefulStop()
+
+    def _before_job(self) -> None:
+        # A job claimed before the signal runs, within the grace period.
+        if self.stop_signal is not None:
+            self._start_timer()
+
+    def _after_job(self) -> None:
+        self._cancel_timer()
+
+    def _start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.grace, os.kill, (os.getpid(), signal.SIGUSR1))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,340 @@
+"""The runner: one tick of crontabber, over plain job specs and a state store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+from crontabber.errors import ClaimLost
+from crontabber.jobs.spec import JobSpec, order_jobs
+from crontabber.record import record
+from crontabber.run.interrupts import NoInterrupts, Terminated
+from crontabber.store.abc import StateStore
+from crontabber.store.lease import Heartbeat, LeasePolicy
+from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Snapshot
+
+log = logging.getLogger("crontabber")
+
+UTC = dt.timezone.utc
+PRUNE_SLACK = dt.timedelta(days=1)  # log rows may outlive log_retention by this much
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class Result(enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a dependency is not satisfied
+    LOCKED = "locked"  # lost a simultaneous row-lock race
+    ONGOING = "ongoing"  # running elsewhere
+    RECOVERED = "recovered"  # an abandoned run was recorded as failed; retried later
+
+
+@record
+class JobReport:
+    app_name: str
+    result: Result
+    reason: str = ""
+    duration: dt.timedelta | None = None
+
+
+@record
+class RunReport:
+    """What one tick did with each job it considered (jobs not due are not listed)."""
+
+    jobs: tuple[JobReport, ...]
+    now: dt.datetime | None = None  # the tick's time (the database's) when it ended
+    # When the earliest job this tick did not leave to others or to its dependencies
+    # is next due (None: no job at all). What a daemon sleeps until.
+    next_due: dt.datetime | None = None
+
+    def with_result(self, result: Result) -> list[str]:
+        return [job.app_name for job in self.jobs if job.result is result]
+
+    @property
+    def exit_status(self) -> int:
+        """3 when a due job was running elsewhere, else 2 when one lost a lock race, else 0."""
+        if self.with_result(Result.ONGOING):
+            return 3
+        if self.with_result(Result.LOCKED):
+            return 2
+        return 0
+
+
+def unmet_dependency(spec: JobSpec, states: dict[str, JobState], now: dt.datetime) -> str | None:
+    """Why ``spec`` may not run now because of its dependencies, or None when it may."""
+    for name in spec.depends_on:
+        state = states.get(name)
+        if state is None or state.last_run is None:
+            return f"dependency {name!r} has never run"
+        if state.failed_last_time:
+            return f"dependency {name!r} failed last time"
+        if state.next_run is not None and state.next_run < now:
+            return f"dependency {name!r} has not run recently (it was due {state.next_run:%Y-%m-%d %H:%M} UTC)"
+    return None
+
+
+class Runner:
+    """Runs every due job once, in dependency order, claiming each through the store.
+
+    Time is the database's: a tick reads it with the jobs' states and counts
+    from there, so a host whose clock is off neither runs a job early nor makes
+    it due again early. ``run(now=...)`` fixes it instead (leases are still the
+    database's).
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[JobSpec],
+        store: StateStore,
+        *,
+        error_retry_time: dt.timedelta = dt.timedelta(seconds=300),
+        lease: LeasePolicy | None = None,
+        holder: Holder | None = None,
+        on_failure: Callable[[JobSpec, BaseException], None] | None = None,
+        interrupts: NoInterrupts | None = None,
+        log_retention: dt.timedelta | None = None,
+        job_config: Callable[[JobSpec], object] | None = None,
+    ) -> None:
+        self.specs = order_jobs(specs)
+        # What a job is made with: its spec's config, or what this says (made when it runs).
+        self.job_config = job_config
+        self.store = store
+        self.error_retry_time = error_retry_time
+        self.holder = holder or Holder.this_process()
+        self.lease = lease or LeasePolicy(host=self.holder.host)
+        self.on_failure = on_failure
+        self.interrupts = interrupts or NoInterrupts()
+        self.log_retention = log_retention
+
+    def run(
+        self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
+    ) -> RunReport:
+        """One tick. ``now`` fixes the time for every job; by default it is the database's.
+
+        ``only`` limits the tick to the job of that app name; with ``force`` that
+        job runs whatever its schedule and dependencies, still through the claim.
+        A signal that arrived at any moment of the tick is raised before it returns.
+        """
+        specs = [spec for spec in self.specs if only is None or spec.app_name == only]
+        snapshot = self.store.read_snapshot(self.lease.max_age)
+        states = snapshot.states
+        self._abandoned = snapshot.abandoned
+        read_at = time.monotonic()
+        if now is None:
+            self._clock = lambda: snapshot.now + dt.timedelta(seconds=time.monotonic() - read_at)
+        else:
+            self._clock = lambda: now
+        reports = []
+        beat = self._beat
+        with Heartbeat(beat, self.lease.heartbeat_interval) as self._heartbeat:
+            for spec in specs:
+                self.interrupts.raise_pending()  # a signal between jobs stops the run here
+                report = self._consider(spec, states, self._clock(), force=force)
+                if report is not None:
+                    reports.append(report)
+        self.interrupts.raise_pending()  # one that came while the last outcome was written
+        self._prune_log(snapshot)
+        end = self._clock()
+        waiting = {
+            job.app_name
+            for job in reports
+            if job.result in (Result.SKIPPED, Result.ONGOING, Result.LOCKED)
+        }
+        return RunReport(tuple(reports), end, self._next_due(specs, states, waiting, end))
+
+    @staticmethod
+    def _next_due(
+        specs: Sequence[JobSpec], states: dict[str, JobState], waiting: set[str], now: dt.datetime
+    ) -> dt.datetime | None:
+        """The earliest next run among ``specs`` but those ``waiting`` for another
+        process or a dependency (seen again at the next poll)."""
+        due = []
+        for spec in specs:
+            if spec.app_name in waiting:
+                continue
+            state = states.get(spec.app_name)
+            next_run = state.next_run if state is not None else None
+            due.append(next_run if next_run is not None else spec.schedule.first_run(now))
+        return min(due, default=None)
+
+    def _prune_log(self, snapshot: Snapshot) -> None:
+        """Drop log rows older than ``log_retention``, about once a day: only when the
+        oldest is a day past it, so an idle tick pays nothing but a look at the
+        oldest row's time (in the same statement as the states)."""
+        if self.log_retention is None or snapshot.oldest_log is None:
+            return
+        before = snapshot.now - self.log_retention
+        if snapshot.oldest_log >= before - PRUNE_SLACK:
+            return
+        deleted = self.store.prune_log(before)
+        log.info("pruned %d crontabber_log rows older than %s", deleted, before.isoformat())
+
+    def _beat(self, app_name: str, holder: Holder) -> bool:
+        return self.store.heartbeat(app_name, holder, self.lease.window)
+
+    def _consider(
+        self, spec: JobSpec, states: dict[str, JobState], now: dt.datetime, *, force: bool = False
+    ) -> JobReport | None:
+        state = states.get(spec.app_name)
+        if not force and not spec.is_due(state.next_run if state else None, now):
+            return None
+        reason = None if force else unmet_dependency(spec, states, now)
+        if reason:
+            log.info("skipped %s: %s", spec.app_name, reason)
+            return JobReport(spec.app_name, Result.SKIPPED, reason)
+        if (
+            state is not None
+            and state.ongoing is not None
+            and spec.app_name not in self._abandoned
+            and self.lease.dead_local_token(state) is None
+        ):
+            # The database found this claim live when the states were read: its row
+            # is left alone (a claim would take its lock, in a heartbeat's way).
+            return self._held_elsewhere(spec, state)
+        claim = self.store.claim(
+            spec.app_name,
+            depends_on=spec.depends_on,
+            seen=state,
+            force=force,
+            lease=self.lease,
+            holder=Holder(self.holder.host, self.holder.pid),
+            retry_after=self.error_retry_time,
+        )
+        if claim.status is ClaimStatus.LOCKED:
+            log.info("skipped %s: another process is claiming it right now", spec.app_name)
+            return JobReport(spec.app_name, Result.LOCKED, "lost the claim to another process")
+        if claim.status is ClaimStatus.ONGOING:
+            states[spec.app_name] = claim.state
+            return self._held_elsewhere(spec, claim.state)
+        if claim.status is ClaimStatus.NOT_DUE:
+            states[spec.app_name] = claim.state
+            log.info("skipped %s: another process has just run it", spec.app_name)
+            return None
+        if claim.status is ClaimStatus.RECOVERED:
+            return self._recovered(spec, claim.state, claim.recorded, claim.abandoned, states)
+        return self._execute(spec, claim.state, claim.holder, now, states)
+
+    def _recovered(
+        self,
+        spec: JobSpec,
+        abandoned: JobState,
+        recorded: JobState,
+        reason: str,
+        states: dict[str, JobState],
+    ) -> JobReport:
+        states[spec.app_name] = recorded
+        message = (
+            f"the claim by {abandoned.ongoing_host} pid {abandoned.ongoing_pid} since "
+            f"{abandoned.ongoing:%Y-%m-%d %H:%M:%S} UTC is abandoned ({reason}); "
+            f"recorded as failed, next try at {recorded.next_run:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        log.warning("recovered %s: %s", spec.app_name, message)
+        return JobReport(spec.app_name, Result.RECOVERED, message)
+
+    def _backfill(
+        self, app: object, spec: JobSpec, state: JobState, holder: Holder, now: dt.datetime
+    ) -> tuple[dt.datetime | None, dt.datetime]:
+        """Run a backfill job once per missed date, recording each date as it succeeds.
+
+        Returns the last date that succeeded and the job's next run. The last
+        date is recorded with the outcome; a failure stops the series there.
+        """
+        dates, next_run = spec.backfill_plan(state.last_success, now)
+        done = state.last_success
+        for index, date in enumerate(dates):
+            started_clock = time.monotonic()
+            log.info("running %s for %s", spec.app_name, date.isoformat())
+            app.run(date)  # type: ignore[attr-defined]
+            if index < len(dates) - 1:
+                recorded = self.store.record_backfill_date(
+                    spec.app_name,
+                    holder,
+                    date=date,
+                    now=self._clock(),
+                    duration=dt.timedelta(seconds=time.monotonic() - started_clock),
+                )
+                if not recorded:
+                    raise ClaimLost(f"the claim on {spec.app_name} was taken over after {date}")
+            done = date
+        return done, next_run
+
+    def _held_elsewhere(self, spec: JobSpec, state: JobState) -> JobReport:
+        reason = f"running on {state.ongoing_host} pid {state.ongoing_pid} since {state.ongoing:%Y-%m-%d %H:%M:%S} UTC"
+        log.info("skipped %s: %s", spec.app_name, reason)
+        return JobReport(spec.app_name, Result.ONGOING, reason)
+
+    def _execute(
+        self,
+        spec: JobSpec,
+        state: JobState,
+        holder: Holder,
+        now: dt.datetime,
+        states: dict[str, JobState],
+    ) -> JobReport:
+        log.info("running %s", spec.app_name)
+        error = None
+        interrupted: BaseException | None = None
+        started_clock = time.monotonic()
+        last_success, next_run = now, spec.next_run_after(now)
+        # The lease is renewed from the claim until the outcome is committed.
+        with self._heartbeat.holding(spec.app_name, holder):
+            try:
+                with self.interrupts.job(spec.app_name, spec.max_runtime):
+                    config = spec.config if self.job_config is None else self.job_config(spec)
+                    app = spec.app_class(config, state)
+                    if spec.is_backfill:
+                        last_success, next_run = self._backfill(app, spec, state, holder, now)
+                    else:
+                        app.run()
+            except BaseException as exc:
+                error = describe_failure(exc)
+                if isinstance(exc, (KeyboardInterrupt, Terminated)):
+                    interrupted = exc  # crontabber was asked to stop: record, then stop
+                elif self.on_failure is not None:
+                    self.on_failure(spec, exc)
+            duration = dt.timedelta(seconds=time.monotonic() - started_clock)
+            outcome = Outcome(
+                started=now,
+                finished=now + duration,
+                duration=duration,
+                next_run=next_run if error is None else now + self.error_retry_time,
+                error=error,
+                last_success=last_success,
+            )
+            new_state = self.store.finish(spec.app_name, holder, outcome)
+        if new_state is not None:
+            states[spec.app_name] = new_state
+        else:
+            log.warning(
+                "%s: the claim was taken over while it ran; its outcome is logged as superseded",
+                spec.app_name,
+            )
+        if interrupted is not None:
+            raise interrupted
+        seconds = duration.total_seconds()
+        if error is None:
+            log.info("ran %s in %.2fs", spec.app_name, seconds)
+            return JobReport(spec.app_name, Result.SUCCEEDED, duration=duration)
+        log.error("%s failed after %.2fs:\n%s", spec.app_name, seconds, error["traceback"].rstrip())
+        return JobReport(
+            spec.app_name, Result.FAILED, f"{error['type']}: {error['value']}", duration
+        )
+
+
+def describe_failure(exc: BaseException) -> dict[str, str]:
+    """The failure recorded for a job that raised ``exc`` (``SystemExit`` included)."""
+    value = str(exc)
+    if isinstance(exc, SystemExit):
+        value = f"the job called sys.exit({exc.code!r})"
+    return {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+        "value": value,
+        "traceback": traceback.format_exc(),
+    }

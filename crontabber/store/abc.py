@@ -1,0 +1,428 @@
+"""The state store's contract: where each job's state lives and how a due job is claimed.
+
+One contract, two databases. :class:`StateStore` writes the contract down once
+(each public method's docstring) and holds what both share; the abstract
+methods are what each database does, in :mod:`crontabber.store.postgresql` and
+:mod:`crontabber.store.sqlite`, which run the named statements of
+``sql/postgresql.sql`` and ``sql/sqlite.sql`` through the DB-API drivers, with
+no SQLAlchemy on the way.
+
+On PostgreSQL the connection is in autocommit and each operation is one
+statement, so one round trip: the claim locks the row with ``FOR UPDATE
+NOWAIT``, applies the lease rule and marks it ongoing in one statement; the
+outcome releases the claim and logs it in one. SQLite, which has no row locks,
+runs the same steps as a few statements in one ``BEGIN IMMEDIATE`` transaction.
+Either way nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import logging
+
+from crontabber.db.retry import driver_errors
+from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
+from crontabber.store.queries import queries
+from crontabber.store.records import (
+    Claim,
+    ClaimStatus,
+    JobState,
+    LogCounts,
+    LogEntry,
+    LogPage,
+    Snapshot,
+    abandoned_error,
+)
+from crontabber.store.schema import LOG_COLUMNS, SCHEMA_REVISION
+from crontabber.store.session import RETRY_FOR, Session
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from crontabber.db.url import DatabaseURL
+    from crontabber.store.lease import LeasePolicy
+    from crontabber.store.records import Holder, Outcome, ResetStatus
+
+DEFAULT_MAX_AGE = dt.timedelta(hours=12)
+PRUNE_BATCH = 1000  # crontabber_log rows deleted per statement
+
+log = logging.getLogger("crontabber")
+
+
+class StateStore(Session, abc.ABC):
+    """Reads and writes job state. Create one with :func:`crontabber.store.open_store`.
+
+    Every public method is one short transaction (one statement on PostgreSQL)
+    and leaves nothing half-written. Writes are retried through transient
+    trouble (a lost connection, a restarting server) for ``retry_for``.
+    """
+
+    dialect_name: str
+
+    def __init__(
+        self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+    ) -> None:
+        super().__init__(url, retry_for=retry_for)
+        self.auto_migrate = auto_migrate
+        self.sql = queries(self.dialect_name)
+
+    # --- the contract -------------------------------------------------------------
+
+    def read_snapshot(self, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> Snapshot:
+        """Every job's state, by app name, the database's time, and which claims the
+        lease rule finds abandoned (claims older than ``max_age`` included), in one
+        statement.
+
+        The same statement reads the schema's revision: when it is not this
+        crontabber's, the schema is brought up to date first (see
+        :meth:`ensure_schema`) and the states read again.
+        """
+        params = {"dead_token": None, "max_age_seconds": max_age.total_seconds()}
+
+        def read(connection: Any) -> list[dict[str, Any]]:
+            return self._read_states(connection, params)
+
+        try:
+            rows = self._retrying("reading the jobs' state", read, claimed=False)
+        except CannotReach:
+            raise
+        except StateStoreError:
+            if self.ensure_schema():  # the schema was current: the error stands
+                raise
+            rows = self._retrying("reading the jobs' state", read, claimed=False)
+        else:
+            if rows[0]["revision"] != SCHEMA_REVISION:
+                self.ensure_schema()
+                rows = self._retrying("reading the jobs' state", read, claimed=False)
+        jobs = [row for row in rows if row["app_name"] is not None]
+        return Snapshot(
+            {row["app_name"]: JobState.from_values(row) for row in jobs},
+            rows[0]["db_now"],
+            frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
+            rows[0]["oldest_log"],
+        )
+
+    def load_states(self) -> dict[str, JobState]:
+        """Every job's state, by app name, in one statement."""
+        return self.read_snapshot().states
+
+    def claim(
+        self,
+        app_name: str,
+        *,
+        depends_on: Sequence[str],
+        seen: JobState | None,
+        force: bool,
+        lease: LeasePolicy,
+        holder: Holder,
+        retry_after: dt.timedelta,
+    ) -> Claim:
+        """Try to claim a job: lock its row, apply the lease rule, mark it ongoing.
+
+        ``seen`` is the job's state as the caller found it due (None: no row yet,
+        which is then created). Returns LOCKED when another process holds the row
+        lock; ONGOING when another process holds a live claim; RECOVERED when the
+        claim it held is abandoned (the database decides, see ``lease.py``): the
+        abandoned attempt is recorded as a failed run and the job is due again
+        ``retry_after`` later, like any failure, so a job that kills its process
+        cannot crash-loop; NOT_DUE when the row changed since ``seen`` (someone
+        ran it) and ``force`` is false; CLAIMED otherwise, leased for
+        ``lease.window`` from the database's now.
+        """
+        params = {
+            "app_name": app_name,
+            "depends_on": list(depends_on),
+            "dead_token": lease.dead_local_token(seen),
+            "max_age_seconds": lease.max_age.total_seconds(),
+            "lease_seconds": lease.window.total_seconds(),
+            "host": holder.host,
+            "pid": holder.pid,
+            "token": holder.token,
+            "force": force,
+            "seen_next_run": seen.next_run if seen else None,
+        }
+
+        def attempt(connection: Any) -> Claim:
+            row = self._claim(connection, params, create=seen is None)
+            state = JobState.from_values(row)
+            if row["claimed"] or state.ongoing_token == holder.token:  # (an earlier try did)
+                return Claim(ClaimStatus.CLAIMED, state, holder)
+            if state.ongoing is None:
+                return Claim(ClaimStatus.NOT_DUE, state)
+            if row["abandoned"] is None:
+                return Claim(ClaimStatus.ONGOING, state)
+            reason = lease.reason(row["abandoned"], state, row["db_now"])
+            recorded = self._recover(
+                connection, state, recovery(state, reason, params, retry_after, row["db_now"])
+            )
+            if recorded is None:  # renewed or taken meanwhile: see it again next time
+                return Claim(ClaimStatus.ONGOING, state)
+            return Claim(ClaimStatus.RECOVERED, state, abandoned=reason, recorded=recorded)
+
+        try:
+            return self._retrying(f"claiming {app_name}", attempt)
+        except LockNotAvailable:
+            return Claim(ClaimStatus.LOCKED, None)
+
+    def finish(self, app_name: str, holder: Holder, outcome: Outcome) -> JobState | None:
+        """Record a claimed run's outcome, log it and release the claim, in one transaction.
+
+        Returns the new state, or ``None`` when the claim was no longer ours (it
+        was taken over as abandoned). The log row is written either way, marked
+        ``superseded`` in the second case, and exactly once: it carries the
+        claim's token, so a retry after an attempt that committed unseen (the
+        connection died at COMMIT) finds it and reports what that attempt did.
+        """
+        error = outcome.error or {}
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "started": outcome.started,
+            "next_run": outcome.next_run,
+            "failed": outcome.error is not None,
+            "last_success": outcome.last_success or outcome.started,
+            "error": outcome.error,
+            "finished": outcome.finished,
+            "duration": outcome.duration,
+            "success": None if outcome.error else outcome.last_success or outcome.started,
+            "exc_type": error.get("type"),
+            "exc_value": error.get("value"),
+            "exc_traceback": error.get("traceback"),
+        }
+
+        def write(connection: Any) -> JobState | None:
+            released, logged, logged_before = self._finish(connection, params)
+            if released is not None:
+                return released
+            if logged or logged_before:
+                return None  # superseded, and logged as such (now or by an earlier try)
+            return self._select_state(connection, app_name)  # an earlier try applied it
+
+        return self._retrying(f"recording the outcome of {app_name}", write)
+
+    def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
+        """Renew the lease of a claim we hold for ``lease`` from the database's now.
+
+        False when the claim is no longer ours. One attempt on a connection of its
+        own (the heartbeat's thread), never a retry: errors are raised.
+        """
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "lease_seconds": lease.total_seconds(),
+        }
+        try:
+            if self._beat_connection is None:
+                self._beat_connection = self.connection_factory(self.url)
+            return self._beat(self._beat_connection, params)
+        except driver_errors():
+            self._close_quietly("_beat_connection")
+            raise
+
+    def record_backfill_date(
+        self,
+        app_name: str,
+        holder: Holder,
+        *,
+        date: dt.datetime,
+        now: dt.datetime,
+        duration: dt.timedelta,
+    ) -> bool:
+        """Record that a backfill job succeeded for ``date``, keeping the claim.
+
+        One transaction: the date becomes ``last_success`` and gets a log row
+        (once). Returns False when the claim is no longer ours (nothing is written).
+        """
+        params = {
+            "app_name": app_name,
+            "token": holder.token,
+            "date": date,
+            "now": now,
+            "duration": duration,
+            "log_token": f"{holder.token}@{date.isoformat()}",
+        }
+        return self._retrying(
+            f"recording {app_name}'s date {date.isoformat()}",
+            lambda connection: self._record_date(connection, params),
+        )
+
+    def prune_log(self, before: dt.datetime, *, batch: int = PRUNE_BATCH) -> int:
+        """Delete the ``crontabber_log`` rows logged before ``before``, oldest first, in
+        statements of at most ``batch`` rows (each its own short transaction, so a
+        large backlog never holds a long lock). Returns how many were deleted."""
+        params = {"before": before, "batch": batch}
+        deleted = 0
+        while True:
+            count = self._retrying(
+                "pruning crontabber_log", lambda c: self._prune(c, params), claimed=False
+            )
+            deleted += count
+            if count < batch:
+                return deleted
+
+    def reset(self, app_name: str, *, force: bool) -> tuple[ResetStatus, JobState | None]:
+        """Forget a job's state (its log rows stay), in one transaction.
+
+        A job that is ongoing is left alone unless ``force`` is true. Returns
+        what happened and the state as it was.
+        """
+        self.ensure_schema()
+        return self._retrying(
+            f"resetting {app_name}",
+            lambda connection: self._reset(connection, app_name, force),
+            claimed=False,
+        )
+
+    def ensure_schema(self) -> bool:
+        """Make sure the schema is current: one query when it is (returns True).
+
+        Otherwise, with ``auto_migrate`` the migrations are applied (one host at
+        a time; see :mod:`crontabber.store.migrate`, which imports SQLAlchemy and
+        Alembic) and this returns False; without it this raises a
+        StateStoreError saying to run ``--migrate``.
+        """
+        try:
+            revision = self._retrying("checking the schema", self._revision, claimed=False)
+        except CannotReach:
+            raise
+        except StateStoreError:
+            revision = None  # most likely no version table yet: upgrade() decides
+        if revision == SCHEMA_REVISION:
+            return True
+        if not self.auto_migrate:
+            raise StateStoreError(
+                f"the schema of the state database {self.url.safe} is out of date "
+                "and crontabber.auto_migrate is off: run crontabber with --migrate"
+            )
+        from crontabber.store import migrate
+
+        result = migrate.upgrade(self.engine)
+        if result.changed:
+            log.info(
+                "migrated the state database from schema revision %s to %s",
+                result.before or "none",
+                result.after,
+            )
+        return False
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Apply the migrations the database lacks; the revisions before and after."""
+        from crontabber.store import migrate
+
+        result = migrate.upgrade(self.engine)
+        return result.before, result.after
+
+    # --- what each database does: each runs on ``connection`` and commits what it writes -----
+
+    @abc.abstractmethod
+    def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``read_states`` rows, decoded: one per job (STATE_COLUMNS, ``abandoned``),
+        each with ``db_now``, ``revision`` and ``oldest_log``; one row of those alone
+        (``app_name`` None) when there is no job."""
+
+    @abc.abstractmethod
+    def _revision(self, connection: Any) -> str | None:
+        """The schema revision recorded in the database (None: none recorded)."""
+
+    @abc.abstractmethod
+    def _claim(self, connection: Any, params: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """The locked row (decoded), ``db_now``, ``abandoned`` (the verdict) and
+        ``claimed``; raises LockNotAvailable when another process holds the lock.
+        ``create``: insert the row first (it was not there when the job was seen)."""
+
+    @abc.abstractmethod
+    def _recover(self, connection: Any, state: JobState, params: dict[str, Any]) -> JobState | None:
+        """Record the abandoned claim in ``state`` as a failed run and log it, in one
+        transaction; the new state, or None when the claim was renewed or taken meanwhile.
+        ``params``: the claim's, with the recovery's (``error``, ``retry_after_seconds``,
+        ``abandoned_since``, ``abandoned_token``, ``exc_type``, ``exc_value``,
+        ``log_token``, ``db_now``)."""
+
+    @abc.abstractmethod
+    def _finish(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[JobState | None, bool, bool | None]:
+        """The released row (None: not ours), whether this logged, and whether an
+        earlier try had logged (None: it had not; else its ``superseded``)."""
+
+    @abc.abstractmethod
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
+        """Renew the lease of ``params["token"]``'s claim; False when it is not held."""
+
+    @abc.abstractmethod
+    def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
+        """A backfill date's success and its log row (once); False when the claim is gone."""
+
+    @abc.abstractmethod
+    def _select_state(self, connection: Any, app_name: str) -> JobState:
+        """The job's row as it is now."""
+
+    @abc.abstractmethod
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
+        """Delete at most ``batch`` log rows logged before ``before``; how many went."""
+
+    @abc.abstractmethod
+    def _reset(
+        self, connection: Any, app_name: str, force: bool
+    ) -> tuple[ResetStatus, JobState | None]:
+        """Delete the job's row unless it is ongoing and not ``force``; what happened,
+        and the row as it was."""
+
+    # --- read-only views: the status page (crontabber.web) ----------------------------
+
+    def read_log_page(self, app_name: str, *, offset: int = 0, limit: int = 50) -> LogPage:
+        """At most ``limit`` of a job's ``crontabber_log`` rows from ``offset``, newest
+        first, and how many rows it has, in one statement that writes nothing."""
+        params = {"app_name": app_name, "page_offset": offset, "page_size": limit}
+        rows = self._retrying(
+            f"reading the log of {app_name}", lambda c: self._log_page(c, params), claimed=False
+        )
+        entries = tuple(
+            LogEntry(**{key: row[key] for key in LOG_COLUMNS})
+            for row in rows
+            if row["id"] is not None
+        )
+        return LogPage(entries, rows[0]["total"])
+
+    def read_log_counts(self) -> dict[str, LogCounts]:
+        """Per app name in ``crontabber_log``: its rows, the failed ones and the newest
+        one's duration, in one statement that writes nothing (it reads the whole log)."""
+        rows = self._retrying("counting crontabber_log", self._log_counts, claimed=False)
+        return {
+            row["app_name"]: LogCounts(row["runs"], row["failures"] or 0, row["last_duration"])
+            for row in rows
+        }
+
+    @abc.abstractmethod
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``log_page`` rows, decoded (``duration`` a timedelta, ``superseded`` a bool)."""
+
+    @abc.abstractmethod
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        """The ``log_counts`` rows, decoded (``last_duration`` a timedelta)."""
+
+
+def recovery(
+    state: JobState,
+    reason: str,
+    params: dict[str, Any],
+    retry_after: dt.timedelta,
+    db_now: dt.datetime,
+) -> dict[str, Any]:
+    """The parameters that record the abandoned claim in ``state`` as a failed run."""
+    error = abandoned_error(state, reason)
+    token = state.ongoing_token
+    return {
+        **params,
+        "error": error,
+        "retry_after_seconds": retry_after.total_seconds(),
+        "abandoned_since": state.ongoing,
+        "abandoned_token": token,
+        "exc_type": error["type"],
+        "exc_value": error["value"],
+        "log_token": f"abandoned:{token}" if token else None,
+        "db_now": db_now,
+    }

@@ -1,0 +1,150 @@
+"""When a claim is abandoned, and the heartbeat that keeps a live one leased.
+
+A claim is a lease in the database's clock: claiming a job sets its
+``lease_expires`` to the database's time plus the lease window
+(``heartbeat_interval`` x ``heartbeat_stale_intervals``), and a background
+thread of the holder renews it every ``heartbeat_interval`` from the claim until
+the outcome is committed. No host's clock takes part. Another process may take
+the claim over only when it is abandoned: the database finds its lease lapsed
+(time the server was down not counted), or its holder is on this host and its
+pid is gone, or it is older than the hard ``max_age``. The rule is one SQL
+expression (``abandoned`` in ``postgresql.sql`` and ``sqlite.sql``), evaluated
+by the database inside the claiming statement, on the locked row. A live holder
+is never taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+
+from crontabber.record import record
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from crontabber.store.records import JobState
+
+log = logging.getLogger("crontabber")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to someone else
+        return True
+    return True
+
+
+@record
+class LeasePolicy:
+    """The lease window, the hard age limit, and who this host is.
+
+    The rule itself is SQL (the ``abandoned`` statement of ``postgresql.sql``
+    and ``sqlite.sql``), evaluated by the database on the locked row; this
+    class supplies its inputs and words its verdicts.
+    """
+
+    host: str
+    heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
+    stale_intervals: int = 3
+    max_age: dt.timedelta = dt.timedelta(hours=12)
+
+    @property
+    def window(self) -> dt.timedelta:
+        """How long a claim stays leased without a heartbeat."""
+        return self.heartbeat_interval * self.stale_intervals
+
+    def dead_local_token(self, state: JobState | None) -> str | None:
+        """The token of ``state``'s claim when its holder was on this host and its
+        process is gone: the one fact the database cannot check for itself."""
+        if state is None or state.ongoing is None or state.ongoing_host != self.host:
+            return None
+        pid = state.ongoing_pid
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            return None
+        return state.ongoing_token
+
+    def reason(self, verdict: str, state: JobState, db_now: dt.datetime) -> str:
+        """The database's verdict on an abandoned claim (``pid``, ``lease``, ``age``) in words.
+
+        Ages are whole durations in the database's clock: a 25-hour-old claim is 25
+        hours old.
+        """
+        if verdict == "pid":
+            return f"its process {state.ongoing_pid} on this host is gone"
+        if verdict == "lease":
+            beat = state.heartbeat or state.ongoing or db_now
+            return (
+                "its lease expired: the last heartbeat was "
+                f"{(db_now - beat).total_seconds():.0f}s ago"
+            )
+        return f"it is older than {self.max_age}"
+
+
+class Heartbeat:
+    """Renews the lease of the claim being run, every ``interval``, from one thread.
+
+    One per run, not per job: :meth:`holding` names the claim from the moment it
+    is made until its outcome is committed. ``beat(app_name, holder)`` writes
+    the database's time through crontabber's own connections, never the job's,
+    and returns False when the claim is no longer ours. A beat is one attempt:
+    a failed one is logged and tried again an interval later, so a beat never
+    waits out a retry back-off while the lease runs down. The thread starts
+    with the first job, so a tick with nothing due starts none.
+    """
+
+    def __init__(self, beat: Callable[[str, Any], bool], interval: dt.timedelta) -> None:
+        self._beat = beat
+        self._interval = interval.total_seconds()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: tuple[str, Any] | None = None
+        self._lost: set[str] = set()
+
+    def __enter__(self) -> Heartbeat:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._interval + 5)
+
+    @contextlib.contextmanager
+    def holding(self, app_name: str, holder: Any) -> Iterator[None]:
+        """Keep ``app_name``'s claim by ``holder`` leased while the block runs."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="crontabber-heartbeat", daemon=True
+            )
+            self._thread.start()
+        self._current = (app_name, holder)
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            current = self._current
+            if current is None:
+                continue
+            app_name, holder = current
+            try:
+                held = self._beat(app_name, holder)
+            except Exception as exc:
+                log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                continue
+            if not held and holder.token not in self._lost:
+                self._lost.add(holder.token)
+                log.warning("%s: the claim was taken over by another process", app_name)

@@ -1,0 +1,110 @@
+"""The state store on PostgreSQL: one statement, one round trip, per operation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from crontabber.store.abc import StateStore
+from crontabber.store.records import JobState, ResetStatus
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+UTC = dt.timezone.utc
+
+
+# The types of the times crontabber reads, by their PostgreSQL OIDs: timestamptz, and
+# timestamp (a naive time is taken as local, as astimezone takes it).
+TIME_TYPES = frozenset({1184, 1114})
+
+
+def decoded_rows(cursor: Any) -> list[dict[str, Any]]:
+    """The cursor's rows by column name, times in UTC whatever the session's time zone
+    (no SET is sent for it); only the time columns are looked at, a row at a time."""
+    names = [column[0] for column in cursor.description]
+    times = [i for i, column in enumerate(cursor.description) if column[1] in TIME_TYPES]
+    rows = []
+    for row in cursor.fetchall():
+        if times:
+            row = list(row)  # noqa: PLW2901
+            for i in times:
+                if row[i] is not None:
+                    row[i] = row[i].astimezone(UTC)
+        rows.append(dict(zip(names, row, strict=True)))
+    return rows
+
+
+class PostgresStore(StateStore):
+    """:class:`StateStore` on PostgreSQL through psycopg2, in autocommit."""
+
+    dialect_name = "postgresql"
+
+    def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql[name], params)
+            return decoded_rows(cursor) if cursor.description else []
+
+    def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "read_states", params)
+
+    def _revision(self, connection: Any) -> str | None:
+        return self._execute(connection, "schema_revision", {})[0]["string_agg"]
+
+    def _claim(self, connection: Any, params: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        if create:
+            self._execute(connection, "insert_state", params)
+        rows = self._execute(connection, "claim", params)  # 55P03: see StateStore._retrying
+        if not rows:  # the row went away (reset) since the caller saw it: create it
+            self._execute(connection, "insert_state", params)
+            rows = self._execute(connection, "claim", params)
+        return rows[0]
+
+    def _recover(self, connection: Any, state: JobState, params: dict[str, Any]) -> JobState | None:
+        rows = self._execute(
+            connection, "recover", {**params, "error": json.dumps(params["error"])}
+        )
+        return JobState.from_values(rows[0]) if rows else None
+
+    def _finish(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[JobState | None, bool, bool | None]:
+        # JSON goes as text, cast in SQL: psycopg2.extras (its Json) costs an import.
+        encoded = {**params, "error": json.dumps(params["error"]) if params["error"] else None}
+        row = self._execute(connection, "finish", encoded)[0]
+        released = JobState.from_values(row) if row["app_name"] is not None else None
+        return released, row["logged"], row["logged_before"]
+
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql["beat"], params)
+            return bool(cursor.rowcount)
+
+    def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
+        return bool(self._execute(connection, "record_date", params)[0]["count"])
+
+    def _select_state(self, connection: Any, app_name: str) -> JobState:
+        return JobState.from_values(
+            self._execute(connection, "select_state", {"app_name": app_name})[0]
+        )
+
+    def _reset(
+        self, connection: Any, app_name: str, force: bool
+    ) -> tuple[ResetStatus, JobState | None]:
+        rows = self._execute(connection, "reset", {"app_name": app_name, "force": force})
+        if not rows:
+            return ResetStatus.ABSENT, None
+        state = JobState.from_values(rows[0])
+        return (ResetStatus.RESET if rows[0]["deleted"] else ResetStatus.ONGOING), state
+
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql["prune_log"], params)
+            return cursor.rowcount
+
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "log_page", params)
+
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        return self._execute(connection, "log_counts", {})

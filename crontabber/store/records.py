@@ -1,0 +1,160 @@
+"""The records passed between the state store, the runner and the admin commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+from collections.abc import Mapping
+
+from crontabber.record import field, record
+from crontabber.store.schema import STATE_COLUMNS
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+
+@record
+class JobState:
+    """One row of the ``crontabber`` table."""
+
+    app_name: str
+    next_run: dt.datetime | None = None
+    first_run: dt.datetime | None = None
+    last_run: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    error_count: int = 0
+    depends_on: tuple[str, ...] = ()
+    last_error: dict[str, Any] | None = None
+    ongoing: dt.datetime | None = None
+    ongoing_host: str | None = None
+    ongoing_pid: int | None = None
+    ongoing_token: str | None = None
+    heartbeat: dt.datetime | None = None
+    lease_expires: dt.datetime | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> JobState:
+        """From a row's decoded values by column name (other names are ignored)."""
+        known = {name: values.get(name) for name in STATE_COLUMNS}
+        known["depends_on"] = tuple(known["depends_on"] or ())
+        known["error_count"] = known["error_count"] or 0
+        return cls(**known)
+
+    @property
+    def failed_last_time(self) -> bool:
+        return bool(self.error_count) or bool(self.last_error)
+
+
+@record
+class Holder:
+    """Who holds a claim: this host, this process, and a token unique to the claim."""
+
+    host: str
+    pid: int
+    # 128 random bits, as a uuid4 has (uuid and socket cost a tick a few ms to import)
+    token: str = field(default_factory=lambda: os.urandom(16).hex())
+
+    @classmethod
+    def this_process(cls, host: str | None = None) -> Holder:
+        """This host (its name, as socket.gethostname() gives it) and this process."""
+        return cls(host=host or os.uname().nodename, pid=os.getpid())
+
+
+@record
+class Snapshot:
+    """Every job's state, read in one statement, and the database's time of the read."""
+
+    states: dict[str, JobState]
+    now: dt.datetime
+    # The jobs whose claims the database found abandoned (lease lapsed, or too old)
+    # at the read: the others' claims are live, unless their holder is a process of
+    # this host that is gone (see LeasePolicy.dead_local_token).
+    abandoned: frozenset[str] = frozenset()
+    oldest_log: dt.datetime | None = None  # the time of the oldest crontabber_log row
+
+
+class ResetStatus(enum.Enum):
+    RESET = "reset"
+    ABSENT = "absent"  # there was no state to forget
+    ONGOING = "ongoing"  # refused: the job is running
+
+
+class ClaimStatus(enum.Enum):
+    CLAIMED = "claimed"
+    LOCKED = "locked"  # another process held the row lock at that instant
+    ONGOING = "ongoing"  # another process is running the job
+    NOT_DUE = "not due"  # someone ran it since our snapshot
+    RECOVERED = "recovered"  # an abandoned claim was released and recorded as a failure
+
+
+@record
+class Claim:
+    status: ClaimStatus
+    state: JobState | None  # the row as it was locked
+    holder: Holder | None = None
+    abandoned: str | None = None  # RECOVERED: why the previous holder's claim was abandoned
+    recorded: JobState | None = None  # RECOVERED: the row as the recovery left it
+
+
+@record
+class Outcome:
+    """How a claimed run ended."""
+
+    started: dt.datetime
+    finished: dt.datetime
+    duration: dt.timedelta
+    next_run: dt.datetime
+    error: dict[str, str] | None = None  # {"type", "value", "traceback"}
+    last_success: dt.datetime | None = None  # when not ``started`` (a backfill job's last date)
+
+
+def abandoned_error(state: JobState, reason: str) -> dict[str, str]:
+    """The failure recorded for a claim that was abandoned."""
+    since = f"{state.ongoing:%Y-%m-%d %H:%M:%S}" if state.ongoing else "?"
+    return {
+        "type": "crontabber.Abandoned",
+        "value": (
+            f"the run claimed by {state.ongoing_host} pid {state.ongoing_pid} at "
+            f"{since} UTC was abandoned: {reason}"
+        ),
+        "traceback": "",
+    }
+
+
+@record
+class LogEntry:
+    """One row of ``crontabber_log``: a run's outcome (or a backfill job's date)."""
+
+    id: int
+    app_name: str
+    log_time: dt.datetime
+    duration: dt.timedelta | None = None
+    success: dt.datetime | None = None  # None: the run failed
+    exc_type: str | None = None
+    exc_value: str | None = None
+    exc_traceback: str | None = None
+    superseded: bool = False  # written after the claim had been taken over
+
+    @property
+    def failed(self) -> bool:
+        return self.exc_type is not None
+
+
+@record
+class LogPage:
+    """A page of one job's log rows, newest first, and how many rows the job has."""
+
+    entries: tuple[LogEntry, ...]
+    total: int
+
+
+@record
+class LogCounts:
+    """What ``crontabber_log`` holds of one job: its rows, the failed ones among
+    them, and the duration of the newest."""
+
+    runs: int
+    failures: int
+    last_duration: dt.timedelta | None = None

@@ -1,0 +1,128 @@
+"""One connection to the state database, and the one retry policy around every use of it.
+
+:class:`Session` is what a state store is built on: it opens its connection
+lazily (``connection_factory``, :func:`crontabber.db.connect.connect` unless a
+program wraps it), keeps it for the next operation, and runs each operation
+through :meth:`Session._retrying`: transient trouble (judged by
+:func:`crontabber.db.retry.is_transient`) is retried on a new connection with
+the pauses of its :class:`~crontabber.db.retry.RetryPolicy`, and any other
+driver error becomes a one-line :class:`~crontabber.errors.StateStoreError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from crontabber.db.connect import connect
+from crontabber.db.retry import (
+    LOCK_NOT_AVAILABLE,
+    RetryPolicy,
+    describe_error,
+    driver_errors,
+    sqlstate,
+)
+from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError, Unreachable
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    from crontabber.db.url import DatabaseURL
+
+    T = TypeVar("T")
+
+RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
+FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
+EXPIRES = "; its claim will expire and a later run recovers"
+
+log = logging.getLogger("crontabber")
+
+
+class Session:
+    """A state database's URL, its connection (opened when first used) and its retry policy."""
+
+    # How a connection is opened: crontabber.db.connect.connect; a program may wrap it
+    # (to trace what is sent, say), taking and returning what it does.
+    connection_factory: Callable[[DatabaseURL], Any] = staticmethod(connect)
+
+    def __init__(self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR) -> None:
+        self.url = url
+        self.retry_for = retry_for
+        self.retry = RetryPolicy(
+            first_delay=FIRST_DELAY, max_delay=MAX_DELAY, within=retry_for.total_seconds()
+        )
+        self._connection: Any = None
+        self._beat_connection: Any = None
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """A SQLAlchemy engine on the same database (imports SQLAlchemy): for
+        migrations and tests, never for a tick."""
+        if self._engine is None:
+            from crontabber.db.connect import sqlalchemy_engine
+
+            self._engine = sqlalchemy_engine(self.url)
+        return self._engine
+
+    def close(self) -> None:
+        self._close_quietly("_connection")
+        self._close_quietly("_beat_connection")
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            try:
+                self._connection = self.connection_factory(self.url)
+            except driver_errors() as exc:
+                raise Unreachable(exc) from exc
+        return self._connection
+
+    def _close_quietly(self, attribute: str) -> None:
+        connection = getattr(self, attribute)
+        setattr(self, attribute, None)
+        if connection is not None:
+            try:
+                connection.close()
+            except driver_errors():
+                pass  # it is gone either way
+
+    def _retrying(self, what: str, operation: Callable[[Any], T], *, claimed: bool = True) -> T:
+        """``operation(connection)``, retried on a new connection through transient
+        trouble for ``retry_for``; other errors become one-line StateStoreErrors.
+
+        A database that cannot be reached for the first read of a run is said at
+        once; once a run holds a claim, reaching it again is retried too.
+        """
+        pauses = self.retry.pauses()
+        while True:
+            try:
+                return operation(self._connect())
+            except Unreachable as exc:
+                error: BaseException = exc.error
+                unreachable = (
+                    f"cannot reach the state database {self.url.safe}: {describe_error(error)}"
+                )
+                if not claimed:
+                    raise CannotReach(unreachable) from error
+                failure: StateStoreError = CannotReach(f"{what} failed: {unreachable}{EXPIRES}")
+                pause = pauses.next()
+            except LockNotAvailable:
+                raise
+            except driver_errors() as exc:
+                if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+                    raise LockNotAvailable() from exc
+                self._close_quietly("_connection")
+                error = exc
+                consequence = EXPIRES if claimed else ""
+                failure = StateStoreError(f"{what} failed: {describe_error(exc)}{consequence}")
+                pause = pauses.next() if self.retry.transient(exc) else None
+            if pause is None:
+                raise failure from error
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, pause)
+            time.sleep(pause)

@@ -1,0 +1,237 @@
+-- Every statement crontabber sends to PostgreSQL while it runs jobs, by name.
+-- The connection is in autocommit: each statement is its own transaction and
+-- one round trip. Parameters are psycopg2's %(name)s. The lease rule is the
+-- {abandoned} fragment, used by the claim and by the recovery; it is the one
+-- place where a claim is found abandoned.
+--
+-- The columns of a job's row, in this order, are STATE_COLUMNS in crontabber/store/schema.py.
+
+-- name: abandoned
+-- Why the claim on the row c is abandoned ('pid', 'lease', 'age'), or NULL while it is live.
+-- 'pid': its holder was on this host and its process is gone (the caller checked that
+-- pid and passes that claim's token). 'lease': its lease lapsed in the database's
+-- clock, time the server was down not counted. 'age': it is older than the max age.
+CASE
+    WHEN c.ongoing IS NULL THEN NULL
+    WHEN c.ongoing_token = %(dead_token)s THEN 'pid'
+    WHEN c.lease_expires IS NOT NULL
+        AND greatest(
+            c.lease_expires,
+            pg_postmaster_start_time() + (c.lease_expires - c.heartbeat)
+        ) < clock_timestamp() THEN 'lease'
+    WHEN c.ongoing < clock_timestamp() - make_interval(secs => %(max_age_seconds)s) THEN 'age'
+END
+
+-- name: read_states
+-- The schema's revision, the database's time and every job's row with the lease
+-- rule's verdict on its claim, in one statement (one row with no job when there
+-- are none).
+SELECT
+    (SELECT string_agg(version_num, ',') FROM crontabber_alembic_version) AS revision,
+    clock_timestamp() AS db_now,
+    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
+    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
+    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
+FROM (SELECT 1) AS one
+LEFT JOIN crontabber AS c ON true
+
+-- name: schema_revision
+SELECT string_agg(version_num, ',') FROM crontabber_alembic_version
+
+-- name: insert_state
+INSERT INTO crontabber (app_name, depends_on, error_count)
+VALUES (%(app_name)s, %(depends_on)s, 0)
+ON CONFLICT (app_name) DO NOTHING
+
+-- name: claim
+-- Lock the row or fail at once (55P03), decide, and mark it ongoing when it is free
+-- and still as the caller saw it (or forced): one statement. Returns the row as it
+-- was locked, the database's time, why its claim is abandoned (if it is) and
+-- whether this claimed it.
+WITH locked AS (
+    SELECT c.*, clock_timestamp() AS db_now, {abandoned} AS abandoned
+    FROM crontabber AS c
+    WHERE c.app_name = %(app_name)s
+    FOR UPDATE NOWAIT
+), claimed AS (
+    UPDATE crontabber AS c
+    SET ongoing = clock_timestamp(),
+        heartbeat = clock_timestamp(),
+        lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+        ongoing_host = %(host)s,
+        ongoing_pid = %(pid)s,
+        ongoing_token = %(token)s,
+        depends_on = %(depends_on)s
+    FROM locked
+    WHERE c.app_name = locked.app_name
+        AND locked.ongoing IS NULL
+        AND (%(force)s OR locked.next_run IS NOT DISTINCT FROM %(seen_next_run)s)
+    RETURNING c.app_name
+)
+SELECT
+    locked.app_name, locked.next_run, locked.first_run, locked.last_run,
+    locked.last_success, locked.error_count, locked.depends_on, locked.last_error,
+    locked.ongoing, locked.ongoing_host, locked.ongoing_pid, locked.ongoing_token,
+    locked.heartbeat, locked.lease_expires,
+    locked.db_now, locked.abandoned, EXISTS (SELECT 1 FROM claimed) AS claimed
+FROM locked
+
+-- name: recover
+-- Release a claim found abandoned, if it still is, as a failed run due again
+-- retry_after_seconds later, and log it: one statement. Returns the row it left.
+WITH recovered AS (
+    UPDATE crontabber AS c
+    SET error_count = coalesce(c.error_count, 0) + 1,
+        last_error = %(error)s::json,
+        last_run = c.ongoing,
+        first_run = coalesce(c.first_run, c.ongoing),
+        next_run = clock_timestamp() + make_interval(secs => %(retry_after_seconds)s),
+        ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
+        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+    WHERE c.app_name = %(app_name)s
+        AND c.ongoing = %(abandoned_since)s
+        AND c.ongoing_token IS NOT DISTINCT FROM %(abandoned_token)s
+        AND ({abandoned}) IS NOT NULL
+    RETURNING c.*
+), logged AS (
+    INSERT INTO crontabber_log
+        (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
+         token, superseded)
+    SELECT app_name, clock_timestamp(), clock_timestamp() - %(abandoned_since)s, NULL,
+        %(exc_type)s, %(exc_value)s, '', %(log_token)s, false
+    FROM recovered
+    ON CONFLICT (token) DO NOTHING
+)
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+FROM recovered
+
+-- name: beat
+UPDATE crontabber
+SET heartbeat = clock_timestamp(),
+    lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s)
+WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
+
+-- name: finish
+-- Record an outcome and release the claim held under token, and log the outcome
+-- (marked superseded when the claim is no longer ours), exactly once: one
+-- statement. Returns the row it left (NULLs when the claim was not ours), whether
+-- it logged, and, when an earlier attempt had logged, whether that one was superseded.
+WITH released AS (
+    UPDATE crontabber
+    SET next_run = %(next_run)s,
+        last_run = %(started)s,
+        first_run = coalesce(first_run, %(started)s),
+        last_success = CASE WHEN %(failed)s THEN last_success ELSE %(last_success)s END,
+        error_count = CASE WHEN %(failed)s THEN coalesce(error_count, 0) + 1 ELSE 0 END,
+        last_error = CASE WHEN %(failed)s THEN %(error)s::json ELSE '{}'::json END,
+        ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
+        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+    WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
+    RETURNING *
+), logged AS (
+    INSERT INTO crontabber_log
+        (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
+         token, superseded)
+    SELECT %(app_name)s, %(finished)s, %(duration)s, %(success)s, %(exc_type)s,
+        %(exc_value)s, %(exc_traceback)s, %(token)s, NOT EXISTS (SELECT 1 FROM released)
+    ON CONFLICT (token) DO NOTHING
+    RETURNING superseded
+)
+SELECT
+    released.app_name, released.next_run, released.first_run, released.last_run,
+    released.last_success, released.error_count, released.depends_on,
+    released.last_error, released.ongoing, released.ongoing_host, released.ongoing_pid,
+    released.ongoing_token, released.heartbeat, released.lease_expires,
+    EXISTS (SELECT 1 FROM logged) AS logged,
+    (SELECT superseded FROM crontabber_log WHERE token = %(token)s) AS logged_before
+FROM (SELECT 1) AS one
+LEFT JOIN released ON true
+
+-- name: record_date
+-- A backfill job's progress: date succeeded, logged once; the claim stays held.
+WITH progressed AS (
+    UPDATE crontabber
+    SET last_success = %(date)s, first_run = coalesce(first_run, %(now)s)
+    WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
+    RETURNING app_name
+), logged AS (
+    INSERT INTO crontabber_log
+        (app_name, log_time, duration, success, token, superseded)
+    SELECT app_name, %(now)s, %(duration)s, %(date)s, %(log_token)s, false
+    FROM progressed
+    ON CONFLICT (token) DO NOTHING
+)
+SELECT count(*) FROM progressed
+
+-- name: select_state
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+FROM crontabber
+WHERE app_name = %(app_name)s
+
+-- name: reset
+-- Forget a job's state unless it is ongoing (or forced), waiting for a claim in
+-- progress: one statement. Returns the row as it was and whether it was deleted.
+WITH target AS (
+    SELECT * FROM crontabber WHERE app_name = %(app_name)s FOR UPDATE
+), deleted AS (
+    DELETE FROM crontabber AS c
+    USING target
+    WHERE c.app_name = target.app_name AND (target.ongoing IS NULL OR %(force)s)
+    RETURNING c.app_name
+)
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    EXISTS (SELECT 1 FROM deleted) AS deleted
+FROM target
+
+-- name: prune_log
+-- Delete up to batch log rows older than before, oldest first (one short statement;
+-- the caller repeats it while it deletes a full batch).
+DELETE FROM crontabber_log
+WHERE id IN (
+    SELECT id FROM crontabber_log
+    WHERE log_time < %(before)s
+    ORDER BY log_time
+    LIMIT %(batch)s
+)
+
+-- The status page's reads (crontabber.web), sent on a read-only session of their own.
+
+-- name: log_page
+-- A page of one job's crontabber_log rows, newest first (page_size rows from
+-- page_offset), and how many rows the job has: one row with no run when the page
+-- is empty.
+SELECT
+    (SELECT count(*) FROM crontabber_log WHERE app_name = %(app_name)s) AS total,
+    l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
+    l.exc_traceback, l.superseded
+FROM (SELECT 1) AS one
+LEFT JOIN (
+    SELECT * FROM crontabber_log
+    WHERE app_name = %(app_name)s
+    ORDER BY log_time DESC, id DESC
+    LIMIT %(page_size)s OFFSET %(page_offset)s
+) AS l ON true
+ORDER BY l.log_time DESC, l.id DESC
+
+-- name: log_counts
+-- Per app name in crontabber_log: its rows, those that record a failure, and the
+-- duration of the newest.
+SELECT counts.app_name, counts.runs, counts.failures, newest.duration AS last_duration
+FROM (
+    SELECT app_name, count(*) AS runs, count(*) FILTER (WHERE exc_type IS NOT NULL) AS failures
+    FROM crontabber_log
+    GROUP BY app_name
+) AS counts
+LEFT JOIN LATERAL (
+    SELECT l.duration FROM crontabber_log AS l
+    WHERE l.app_name = counts.app_name
+    ORDER BY l.log_time DESC, l.id DESC
+    LIMIT 1
+) AS newest ON true

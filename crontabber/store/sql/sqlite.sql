@@ -1,0 +1,166 @@
+-- Every statement crontabber sends to SQLite while it runs jobs, by name.
+-- SQLite has no row locks: a claim, an outcome or a reset is a few of these
+-- statements in one BEGIN IMMEDIATE transaction, which serialises them across
+-- processes. Times are the clock of the one host that has the file, as text in
+-- the form SQLAlchemy stores datetimes in ('YYYY-MM-DD HH:MM:SS.ffffff', UTC),
+-- so that they compare as text. Parameters are sqlite3's :name. The lease rule
+-- is the {abandoned} fragment, the one place where a claim is found abandoned.
+--
+-- The columns of a job's row, in this order, are STATE_COLUMNS in crontabber/store/schema.py.
+
+-- name: abandoned
+-- Why the claim on the row c is abandoned ('pid', 'lease', 'age'), or NULL while it is live.
+CASE
+    WHEN c.ongoing IS NULL THEN NULL
+    WHEN c.ongoing_token = :dead_token THEN 'pid'
+    WHEN c.lease_expires IS NOT NULL
+        AND c.lease_expires < strftime('%Y-%m-%d %H:%M:%f000', 'now') THEN 'lease'
+    WHEN c.ongoing < strftime(
+        '%Y-%m-%d %H:%M:%f000', 'now', printf('-%f seconds', :max_age_seconds)
+    ) THEN 'age'
+END
+
+-- name: read_states
+SELECT
+    (SELECT group_concat(version_num, ',') FROM crontabber_alembic_version) AS revision,
+    strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now,
+    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
+    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
+    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
+FROM (SELECT 1) AS one
+LEFT JOIN crontabber AS c ON 1
+
+-- name: schema_revision
+SELECT group_concat(version_num, ',') FROM crontabber_alembic_version
+
+-- name: insert_state
+INSERT INTO crontabber (app_name, depends_on, error_count)
+VALUES (:app_name, :depends_on, 0)
+ON CONFLICT (app_name) DO NOTHING
+
+-- name: lock
+SELECT
+    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
+    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
+    c.heartbeat, c.lease_expires,
+    strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now, {abandoned} AS abandoned
+FROM crontabber AS c
+WHERE c.app_name = :app_name
+
+-- name: mark_ongoing
+UPDATE crontabber
+SET ongoing = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
+    heartbeat = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
+    lease_expires = strftime(
+        '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :lease_seconds)
+    ),
+    ongoing_host = :host,
+    ongoing_pid = :pid,
+    ongoing_token = :token,
+    depends_on = :depends_on
+WHERE app_name = :app_name
+
+-- name: recover
+UPDATE crontabber AS c
+SET error_count = coalesce(c.error_count, 0) + 1,
+    last_error = :error,
+    last_run = c.ongoing,
+    first_run = coalesce(c.first_run, c.ongoing),
+    next_run = strftime(
+        '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :retry_after_seconds)
+    ),
+    ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
+    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+WHERE c.app_name = :app_name
+    AND c.ongoing_token IS :abandoned_token
+    AND ({abandoned}) IS NOT NULL
+RETURNING
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+
+-- name: beat
+UPDATE crontabber
+SET heartbeat = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
+    lease_expires = strftime(
+        '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :lease_seconds)
+    )
+WHERE app_name = :app_name AND ongoing_token = :token
+
+-- name: finish
+UPDATE crontabber
+SET next_run = :next_run,
+    last_run = :started,
+    first_run = coalesce(first_run, :started),
+    last_success = CASE WHEN :failed THEN last_success ELSE :last_success END,
+    error_count = CASE WHEN :failed THEN coalesce(error_count, 0) + 1 ELSE 0 END,
+    last_error = CASE WHEN :failed THEN :error ELSE '{}' END,
+    ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
+    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+WHERE app_name = :app_name AND ongoing_token = :token
+RETURNING
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+
+-- name: insert_log
+INSERT INTO crontabber_log
+    (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
+     token, superseded)
+VALUES (:app_name, :log_time, :duration, :success, :exc_type, :exc_value, :exc_traceback,
+    :token, :superseded)
+ON CONFLICT (token) DO NOTHING
+
+-- name: logged_superseded
+SELECT superseded FROM crontabber_log WHERE token = :token
+
+-- name: record_date
+UPDATE crontabber
+SET last_success = :date, first_run = coalesce(first_run, :now)
+WHERE app_name = :app_name AND ongoing_token = :token
+
+-- name: select_state
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+FROM crontabber
+WHERE app_name = :app_name
+
+-- name: delete_state
+DELETE FROM crontabber WHERE app_name = :app_name
+
+-- name: prune_log
+DELETE FROM crontabber_log
+WHERE id IN (
+    SELECT id FROM crontabber_log
+    WHERE log_time < :before
+    ORDER BY log_time
+    LIMIT :batch
+)
+
+-- The status page's reads (crontabber.web), on a connection with PRAGMA query_only.
+
+-- name: log_page
+SELECT
+    (SELECT count(*) FROM crontabber_log WHERE app_name = :app_name) AS total,
+    l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
+    l.exc_traceback, l.superseded
+FROM (SELECT 1) AS one
+LEFT JOIN (
+    SELECT * FROM crontabber_log
+    WHERE app_name = :app_name
+    ORDER BY log_time DESC, id DESC
+    LIMIT :page_size OFFSET :page_offset
+) AS l ON 1
+ORDER BY l.log_time DESC, l.id DESC
+
+-- name: log_counts
+SELECT
+    g.app_name, count(*) AS runs, sum(g.exc_type IS NOT NULL) AS failures,
+    (
+        SELECT l.duration FROM crontabber_log AS l
+        WHERE l.app_name = g.app_name
+        ORDER BY l.log_time DESC, l.id DESC
+        LIMIT 1
+    ) AS last_duration
+FROM crontabber_log AS g
+GROUP BY g.app_name

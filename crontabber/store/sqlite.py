@@ -1,0 +1,235 @@
+"""The state store on SQLite: a few statements in one ``BEGIN IMMEDIATE`` transaction.
+
+Values are stored as SQLAlchemy stores them on SQLite, so that files written
+by earlier crontabbers, by the migrations and by this module read the same:
+times as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``, JSON as text,
+durations as a time after 1970-01-01, booleans as 0 and 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+from crontabber.store.abc import StateStore
+from crontabber.store.records import JobState, ResetStatus
+
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from typing import Any
+
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+TIME_COLUMNS = frozenset(
+    {"next_run", "first_run", "last_run", "last_success", "ongoing", "heartbeat", "lease_expires"}
+    | {"db_now", "log_time", "success", "oldest_log"}
+)
+JSON_COLUMNS = frozenset({"depends_on", "last_error"})
+
+
+def encode(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: crontabber stores aware UTC times")
+        return value.astimezone(UTC).replace(tzinfo=None).strftime(TIME_FORMAT)
+    if isinstance(value, dt.timedelta):
+        return (EPOCH + value).strftime(TIME_FORMAT)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def parse_time(text: str) -> dt.datetime:
+    date, _, clock = text.partition(" ")
+    whole, _, fraction = clock.partition(".")
+    parsed = dt.datetime.strptime(f"{date} {whole or '00:00:00'}", "%Y-%m-%d %H:%M:%S")
+    return parsed.replace(microsecond=int((fraction + "000000")[:6]), tzinfo=UTC)
+
+
+def decode(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in TIME_COLUMNS and isinstance(value, str):
+        return parse_time(value)
+    if name in JSON_COLUMNS and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class SqliteStore(StateStore):
+    """:class:`StateStore` on a SQLite file, for any number of processes on one host."""
+
+    dialect_name = "sqlite"
+
+    def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = connection.execute(
+            self.sql[name], {key: encode(value) for key, value in params.items()}
+        )
+        if cursor.description is None:
+            return []
+        return [
+            {key: decode(key, value) for key, value in row.items()}
+            for row in _rows_as_dicts(cursor)
+        ]
+
+    @contextlib.contextmanager
+    def _writing(self, connection: Any) -> Iterator[None]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "read_states", params)
+
+    def _revision(self, connection: Any) -> str | None:
+        rows = connection.execute(self.sql["schema_revision"]).fetchall()
+        return rows[0][0]
+
+    def _claim(self, connection: Any, params: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        with self._writing(connection):
+            if create:
+                self._execute(connection, "insert_state", params)
+            rows = self._execute(connection, "lock", params)
+            if not rows:  # the row went away (reset) since the caller saw it: create it
+                self._execute(connection, "insert_state", params)
+                rows = self._execute(connection, "lock", params)
+            row = rows[0]
+            free = row["ongoing"] is None
+            still_as_seen = params["force"] or row["next_run"] == params["seen_next_run"]
+            row["claimed"] = free and still_as_seen
+            if row["claimed"]:
+                self._execute(connection, "mark_ongoing", params)
+        return row
+
+    def _recover(self, connection: Any, state: JobState, params: dict[str, Any]) -> JobState | None:
+        with self._writing(connection):
+            rows = self._execute(connection, "recover", params)
+            if not rows:
+                return None
+            recorded = JobState.from_values(rows[0])
+            assert state.ongoing is not None
+            self._log(
+                connection,
+                app_name=state.app_name,
+                log_time=params["db_now"],
+                duration=params["db_now"] - state.ongoing,
+                success=None,
+                error=params["error"],
+                token=params["log_token"],
+                superseded=False,
+            )
+        return recorded
+
+    def _log(self, connection: Any, *, error: dict[str, str] | None, **values: Any) -> bool:
+        error = error or {}
+        cursor = connection.execute(
+            self.sql["insert_log"],
+            {
+                **{key: encode(value) for key, value in values.items()},
+                "exc_type": error.get("type"),
+                "exc_value": error.get("value"),
+                "exc_traceback": error.get("traceback"),
+            },
+        )
+        return bool(cursor.rowcount)
+
+    def _finish(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[JobState | None, bool, bool | None]:
+        with self._writing(connection):
+            rows = self._execute(connection, "finish", params)
+            released = JobState.from_values(rows[0]) if rows else None
+            logged = self._log(
+                connection,
+                app_name=params["app_name"],
+                log_time=params["finished"],
+                duration=params["duration"],
+                success=params["success"],
+                error=params["error"],
+                token=params["token"],
+                superseded=released is None,
+            )
+            before = None
+            if not logged:
+                found = self._execute(connection, "logged_superseded", params)
+                before = bool(found[0]["superseded"]) if found else None
+        return released, logged, before
+
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
+        return bool(connection.execute(self.sql["beat"], params).rowcount)
+
+    def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
+        with self._writing(connection):
+            updated = connection.execute(
+                self.sql["record_date"],
+                {key: encode(params[key]) for key in ("date", "now", "app_name", "token")},
+            ).rowcount
+            if updated:
+                self._log(
+                    connection,
+                    app_name=params["app_name"],
+                    log_time=params["now"],
+                    duration=params["duration"],
+                    success=params["date"],
+                    error=None,
+                    token=params["log_token"],
+                    superseded=False,
+                )
+        return bool(updated)
+
+    def _select_state(self, connection: Any, app_name: str) -> JobState:
+        return JobState.from_values(
+            self._execute(connection, "select_state", {"app_name": app_name})[0]
+        )
+
+    def _reset(
+        self, connection: Any, app_name: str, force: bool
+    ) -> tuple[ResetStatus, JobState | None]:
+        with self._writing(connection):
+            rows = self._execute(connection, "select_state", {"app_name": app_name})
+            if not rows:
+                return ResetStatus.ABSENT, None
+            state = JobState.from_values(rows[0])
+            if state.ongoing is not None and not force:
+                return ResetStatus.ONGOING, state
+            self._execute(connection, "delete_state", {"app_name": app_name})
+            return ResetStatus.RESET, state
+
+    def _prune(self, connection: Any, params: dict[str, Any]) -> int:
+        return connection.execute(
+            self.sql["prune_log"], {key: encode(value) for key, value in params.items()}
+        ).rowcount
+
+    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self._execute(connection, "log_page", params)
+        for row in rows:
+            row["duration"] = decode_duration(row["duration"])
+            row["superseded"] = bool(row["superseded"])
+        return rows
+
+    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
+        rows = self._execute(connection, "log_counts", {})
+        for row in rows:
+            row["last_duration"] = decode_duration(row["last_duration"])
+        return rows
+
+
+def decode_duration(value: Any) -> dt.timedelta | None:
+    """A duration as stored (a time after 1970-01-01, see :func:`encode`) -> a timedelta."""
+    if value is None:
+        return None
+    return parse_time(value) - EPOCH.replace(tzinfo=UTC)
+
+
+def _rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,104 @@
+"""crontabber's tables in SQLAlchemy Core: what the migrations build and tests compare.
+
+The statements a tick sends are text, in ``postgresql.sql`` and ``sqlite.sql``
+(see :mod:`crontabber.store.queries`); a test runs each against a database built by the
+migrations. This module is imported by migrations and tests, never by a tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from crontabber.store.schema import VERSION_TABLE
+
+UTC = dt.timezone.utc
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp with time zone that always reads back as an aware UTC datetime.
+
+    SQLite has no time zones: there the value is stored as naive UTC text, so
+    that comparisons in SQL and in Python agree.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: crontabber stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+# The original crontabber's table, plus who holds a claim.
+crontabber = sa.Table(
+    "crontabber",
+    metadata,
+    sa.Column("app_name", sa.Text, nullable=False),
+    sa.Column("next_run", UTCDateTime),
+    sa.Column("first_run", UTCDateTime),
+    sa.Column("last_run", UTCDateTime),
+    sa.Column("last_success", UTCDateTime),
+    sa.Column("error_count", sa.Integer, server_default=sa.text("0")),
+    sa.Column("depends_on", postgresql.ARRAY(sa.Text).with_variant(sa.JSON(), "sqlite")),
+    sa.Column("last_error", sa.JSON),
+    sa.Column("ongoing", UTCDateTime),
+    sa.Column("ongoing_host", sa.Text),
+    sa.Column("ongoing_pid", sa.Integer),
+    sa.Column("ongoing_token", sa.Text),
+    sa.Column("heartbeat", UTCDateTime),  # the database's time of the holder's last beat
+    sa.Column("lease_expires", UTCDateTime),  # the database's time the claim lapses unless renewed
+    sa.Index("crontabber_unique_app_name_idx", "app_name", unique=True),
+)
+
+crontabber_log = sa.Table(
+    "crontabber_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_name", sa.Text, nullable=False),
+    sa.Column("log_time", UTCDateTime, nullable=False, server_default=sa.func.now()),
+    sa.Column("duration", sa.Interval),
+    sa.Column("success", UTCDateTime),
+    sa.Column("exc_type", sa.Text),
+    sa.Column("exc_value", sa.Text),
+    sa.Column("exc_traceback", sa.Text),
+    # Which attempt wrote the row, so that a retried write cannot log it twice.
+    sa.Column("token", sa.Text),
+    # True when the holder wrote its outcome after its claim had been taken over.
+    sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("crontabber_log_app_name_idx", "app_name"),
+    sa.Index("crontabber_log_token_idx", "token", unique=True),
+    sa.Index("crontabber_log_log_time_idx", "log_time"),
+)
+
+# Alembic's record of the schema revision; named so as not to collide with an
+# application's own alembic_version in a shared database. Not in ``metadata``:
+# Alembic owns it.
+schema_revisions = sa.table(VERSION_TABLE, sa.column("version_num", sa.String))
+
+SCHEMA_LOCK_KEY = 0x63726F6E  # "cron": the advisory lock taken while changing the schema
+
+
+def lock_schema() -> sa.Select:
+    """Serialise schema changes across hosts until the transaction ends (PostgreSQL)."""
+    return sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY))
+
+
+def select_schema_revisions() -> sa.Select:
+    return sa.select(schema_revisions.c.version_num)
