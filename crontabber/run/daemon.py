@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from crontabber.db.retry import RetryPolicy
 from crontabber.errors import CrontabberError
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
 from crontabber.run.runner import Runner
@@ -61,7 +62,9 @@ def run_daemon(
     with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
         runner = build(signals)
         outage_since: float | None = None
-        pause = min(1.0, poll_seconds)
+        # Through an outage: 1s, doubling, at most poll_seconds, for as long as it lasts.
+        retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
+        pauses = retry.pauses()
         log.info(
             "crontabber daemon started: %d jobs, polling every %gs", len(runner.specs), poll_seconds
         )
@@ -79,15 +82,14 @@ def run_daemon(
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.error("%s; retrying until it answers (the daemon goes on)", exc)
-                wait = pause
-                pause = min(pause * 2, poll_seconds)
+                wait = pauses.next() or poll_seconds
             else:
                 if outage_since is not None:
                     log.warning(
                         "the state database answers again after %.0fs",
                         time.monotonic() - outage_since,
                     )
-                    outage_since, pause = None, min(1.0, poll_seconds)
+                    outage_since, pauses = None, retry.pauses()
                 wait = poll_seconds
                 if report.next_due is not None and report.now is not None:
                     until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
