@@ -32,7 +32,7 @@ def wait_for_start(start: str, ready: str) -> None:
 
 def cli(start: str, ready: str, args: list[str]) -> int:
     import crontabber.cli
-    import crontabber.config.settings
+    import crontabber.config.configman_edge
     import crontabber.run.runner
     import crontabber.store.abc  # imported before the start, not after
     import crontabber.store.postgresql

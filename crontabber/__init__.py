@@ -1,4 +1,43 @@
-"""crontabber: a distributed cron job runner with database locking."""
+"""crontabber: a distributed cron job runner with database locking.
+
+Users import :class:`App` (``BaseCronApp``, the original's name) from here;
+the rest of the package is laid out by concern:
+
+- ``jobs/``: the job class, the jobs syntax, schedules, job specs;
+- ``config/``: options, the ini file read with or without configman, ``Settings``;
+- ``db/``: the state database's URLs, connections and the one retry policy;
+- ``store/``: the state store's contract, its PostgreSQL and SQLite backends,
+  records, the lease, the statements, the schema and its migrations;
+- ``run/``: the runner of a tick, the daemon, interrupts, error reports;
+- ``resources/``: what jobs use: connections, transactions, subprocesses;
+- ``status`` and ``actions``: what operators see and do, as library functions;
+- ``cli/``: the ``crontabber`` command; ``web/``: the status page;
+- ``errors``: every exception that crosses a layer; ``record``: frozen records.
+
+``base``, ``mixins``, ``connection_factory``, ``transaction_executor`` and
+``interrupts`` keep the original crontabber's dotted names as thin re-exports.
+
+A tick from crontab starts often, so what it imports is a budget, guarded by
+``tests/unit/test_startup.py``. An idle tick on PostgreSQL imports only these
+modules of the package (and configman, SQLAlchemy, Alembic and sentry-sdk
+not at all):
+
+.. tick-modules
+
+    crontabber
+    crontabber.cli, .cli.commands, .cli.entry
+    crontabber.config, .config.configman_compat, .config.configman_edge,
+        .config.job_config, .config.jobs_option, .config.options,
+        .config.plain, .config.settings
+    crontabber.db, .db.connect, .db.retry, .db.url
+    crontabber.errors
+    crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
+    crontabber.record
+    crontabber.run, .run.error_reporting, .run.interrupts, .run.runner
+    crontabber.store, .store.abc, .store.lease, .store.postgresql,
+        .store.queries, .store.records, .store.schema, .store.session,
+        .store.views
+"""
 
 from __future__ import annotations
 

@@ -12,8 +12,12 @@ bases' fields first), defaults and :func:`field` (``default``,
 ``default_factory``, ``compare``, ``repr``), ``__post_init__``, ``__repr__``,
 ``__eq__`` and ``__hash__`` over the compared fields, ``__match_args__``, and
 assignment refused with :class:`FrozenInstanceError`. :func:`replace` is
-``dataclasses.replace``. The web and admin modules, which a tick does not
-import, keep ``dataclasses``.
+``dataclasses.replace``.
+
+It is the one way crontabber defines its records, in the modules a tick
+imports and in the others alike (the CLI, the status page, migrations), so
+that a record reads the same everywhere. ``collections.namedtuple`` stays only
+where a tuple is the contract (``inspect.getargspec``'s ``ArgSpec``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import sys
 import time
 
 import crontabber.cli
-import crontabber.config.settings
+import crontabber.config.configman_edge
 import crontabber.run.runner
 import crontabber.store.abc  # imported before the start, not after
 

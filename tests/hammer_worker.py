@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import crontabber.cli
-import crontabber.config.settings
+import crontabber.config.configman_edge
 import crontabber.run.runner
 import crontabber.store.abc  # imported before the rounds, not during them
 

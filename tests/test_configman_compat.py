@@ -33,7 +33,7 @@ def test_collections_aliases_needed() -> None:
 def test_collections_aliases_work() -> None:
     result = python(
         """
-        from crontabber import configman_compat
+        from crontabber.config import configman_compat
         configman = configman_compat.load()
         ns = configman.Namespace()
         ns.add_option("x", default=1)
@@ -65,7 +65,7 @@ def test_getargspec_needed() -> None:
 def test_getargspec_works() -> None:
     result = python(
         """
-        from crontabber import configman_compat
+        from crontabber.config import configman_compat
         configman_compat.load()
         import argparse
         from configman.def_sources.for_argparse import get_args_and_values
@@ -96,7 +96,9 @@ def test_dotdict_acquisition_needed() -> None:
 
 
 def test_dotdict_acquisition_works() -> None:
-    result = python("from crontabber import configman_compat\nconfigman_compat.load()\n" + LOOKUP)
+    result = python(
+        "from crontabber.config import configman_compat\nconfigman_compat.load()\n" + LOOKUP
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG"
 
@@ -109,7 +111,7 @@ def test_load_is_idempotent() -> None:
 
 
 REFERENCE_TO_DECLARED = """
-from crontabber import configman_compat
+from crontabber.config import configman_compat
 configman = configman_compat.load() if PATCHED else None
 if not PATCHED:
     configman_compat.restore_collections_aliases()

@@ -13,7 +13,8 @@ import pytest
 from crontabber import App
 from crontabber import status as admin
 from crontabber.cli import printers
-from crontabber.config.settings import read_config, settings_from
+from crontabber.config.configman_edge import read_config
+from crontabber.config.settings import settings_from
 from crontabber.jobs.schedule import CronSchedule, FrequencySchedule
 from crontabber.jobs.spec import JobSpec
 from crontabber.run.runner import Runner

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from crontabber.config import settings as config
+from crontabber.config import configman_edge as config
 from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 

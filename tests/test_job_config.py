@@ -9,7 +9,8 @@ from typing import Any
 from configman import Namespace
 
 from crontabber import App
-from crontabber.config.settings import read_config, settings_from
+from crontabber.config.configman_edge import read_config
+from crontabber.config.settings import settings_from
 from crontabber.mixins import using_postgres, with_single_postgres_transaction
 
 

@@ -397,7 +397,7 @@ WORKER = textwrap.dedent(
     """
     import os, sys, time
 
-    from crontabber import migrate
+    from crontabber.store import migrate
     from crontabber.store import open_store
 
     start, ready, url = sys.argv[1:]

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from crontabber import App
-from crontabber.config.settings import read_config, settings_from
+from crontabber.config.configman_edge import read_config
+from crontabber.config.settings import settings_from
 from crontabber.db.retry import is_lost_connection
 from crontabber.mixins import (
     ProcessTimeout,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from crontabber.config import configman_compat
+from crontabber.config import configman_edge as config
 from crontabber.config import plain as plain_config
-from crontabber.config import settings as config
 from crontabber.errors import ConfigError
 
 from .clitools import run_crontabber, write_config

@@ -18,8 +18,9 @@ from .clitools import run_crontabber, write_config
 DATABASE_LIBRARIES = ("sqlalchemy", "psycopg2", "alembic")
 
 
-def import_order(*args: str, cwd: Path) -> list[str]:
-    """The top-level packages ``python -m crontabber ARGS`` imports, first import first."""
+def import_order(*args: str, cwd: Path, whole_names: bool = False) -> list[str]:
+    """The top-level packages ``python -m crontabber ARGS`` imports, first import first
+    (``whole_names``: every module, by its dotted name)."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "crontabber", *args],
@@ -34,7 +35,8 @@ def import_order(*args: str, cwd: Path) -> list[str]:
     order: list[str] = []
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip().split(".")[0]
+            name = line.rsplit("|", 1)[1].strip()
+            name = name if whole_names else name.split(".")[0]
             if name not in order:
                 order.append(name)
     return order
@@ -138,3 +140,34 @@ def test_a_job_with_options_of_its_own_is_read_through_configman(tmp_path: Path)
     assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0
     packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
     assert "configman" in packages  # its options need configman, as before
+
+
+def documented_tick_modules() -> set[str]:
+    """The modules the package docstring's ``tick-modules`` block names."""
+    import crontabber
+
+    block = (crontabber.__doc__ or "").split(".. tick-modules", 1)[1]
+    names: set[str] = set()
+    for entry in block.replace("\n", " ").split(","):
+        for word in entry.split():
+            if word.startswith("crontabber"):
+                names.add(word)
+            elif word.startswith("."):
+                names.add("crontabber" + word)
+    return names
+
+
+def test_the_package_docstring_names_every_module_an_idle_tick_imports(
+    tmp_path: Path, pg_url: str
+) -> None:
+    (tmp_path / "tickjobs.py").write_text(JOBS)
+    config = write_config(tmp_path, "tickjobs.Fine|1d", database_url=pg_url)
+    assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
+    assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0  # it ran
+    modules = {
+        name
+        for name in import_order(f"--admin.conf={config}", cwd=tmp_path, whole_names=True)
+        if name.split(".")[0] == "crontabber"
+    }
+    assert "crontabber.store.postgresql" in modules  # it did read the states
+    assert modules == documented_tick_modules()

@@ -102,7 +102,7 @@ def run_jobs(
 
 def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
     """``--daemon``: tick until stopped; SIGHUP reads ``argv``'s configuration again."""
-    from crontabber.config import settings as config
+    from crontabber.config import configman_edge as config
     from crontabber.run import error_reporting
     from crontabber.run.daemon import run_daemon, start_workers
 

@@ -62,7 +62,7 @@ def configure_logging(level: str, log_file: str = "") -> None:
 
 
 def run(argv: Sequence[str]) -> int:
-    from crontabber.config import settings as config
+    from crontabber.config import configman_edge as config
     from crontabber.config.options import COMMAND_SWITCHES
 
     # --daemon is read here: configman cannot have both an option and a namespace

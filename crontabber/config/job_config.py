@@ -2,7 +2,7 @@
 
 As in the original crontabber, a job's section is a configman
 ``DotDictWithAcquisition``: a name it lacks is looked up in the sections
-above it, up to the top, where :func:`crontabber.config.settings.read_config` puts
+above it, up to the top, where :func:`crontabber.config.configman_edge.read_config` puts
 ``logger``. A resource decorator gives the section a namespace per resource
 (``database``), filled by configman from the resource's classes and
 ``[resource] [[postgresql]]``. Here the job's own short forms of those options

@@ -1,6 +1,6 @@
 """crontabber's own options, written down once as plain data.
 
-:func:`crontabber.config.settings.definitions` turns this table into configman's
+:func:`crontabber.config.configman_edge.definitions` turns this table into configman's
 option definitions (``--help``, ``--admin.print_conf`` and every run that
 needs configman); :mod:`crontabber.config.plain` reads a tick's ini file
 with it and no configman at all. A row's ``kind`` says how a value given as

@@ -101,7 +101,6 @@ class Schedule(abc.ABC):
         returns to its schedule: this never returns a missed instant.
         """
 
-    @abc.abstractmethod
     def backfill_plan(
         self, last_success: dt.datetime | None, now: dt.datetime
     ) -> tuple[list[dt.datetime], dt.datetime]:
@@ -110,6 +109,15 @@ class Schedule(abc.ABC):
         One date per scheduled instant missed since ``last_success``, up to
         ``now``; a job that never succeeded runs once, for ``now``.
         """
+        if last_success is None:
+            return [now], self.next_run_after(now)
+        return self._missed_since(last_success, now)
+
+    @abc.abstractmethod
+    def _missed_since(
+        self, last_success: dt.datetime, now: dt.datetime
+    ) -> tuple[list[dt.datetime], dt.datetime]:
+        """The scheduled instants after ``last_success`` up to ``now``, and the next one."""
 
     def is_due(self, next_run: dt.datetime | None, now: dt.datetime) -> bool:
         """Whether a job whose recorded next run is ``next_run`` (None: never ran) is due."""
@@ -154,11 +162,9 @@ class FrequencySchedule(Schedule):
             return now + self.frequency
         return self._at_time(local_wall(now, self.zone) + self.frequency)
 
-    def backfill_plan(
-        self, last_success: dt.datetime | None, now: dt.datetime
+    def _missed_since(
+        self, last_success: dt.datetime, now: dt.datetime
     ) -> tuple[list[dt.datetime], dt.datetime]:
-        if last_success is None:
-            return [now], self.next_run_after(now)
         dates = []
         if self.time is None:
             when = last_success
@@ -237,11 +243,9 @@ class CronSchedule(Schedule):
     def next_run_after(self, now: dt.datetime) -> dt.datetime:
         return self._next_instant(now)
 
-    def backfill_plan(
-        self, last_success: dt.datetime | None, now: dt.datetime
+    def _missed_since(
+        self, last_success: dt.datetime, now: dt.datetime
     ) -> tuple[list[dt.datetime], dt.datetime]:
-        if last_success is None:
-            return [now], self.next_run_after(now)
         dates = []
         for instant in self.instants_after(last_success):
             if instant > now:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from crontabber.config import configman_compat
 from crontabber.config.job_config import local_keys
+from crontabber.resources import DEFAULT_BACKOFF_SECONDS, DEFAULT_MAX_RETRIES
 from crontabber.resources.processes import ProcessTimeout, with_subprocess
 
 __all__ = [
@@ -40,8 +41,6 @@ C = TypeVar("C", bound=type)
 POSTGRES = "database"
 POSTGRES_FACTORY = "crontabber.connection_factory.ConnectionFactory"
 POSTGRES_REFERENCE = "resource.postgresql"
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_BACKOFF_SECONDS = 1.0
 
 
 def as_backfill_cron_app(cls: C) -> C:
@@ -106,20 +105,22 @@ def with_transactional_resource(
         for key, resource_option in dict(job_options() if job_options else {}).items():
             if key not in namespace:
                 namespace[key] = resource_option.copy()
-        if f"{name}_max_retries" not in namespace:
-            namespace.add_option(
+        for key, default, doc in (
+            (
                 f"{name}_max_retries",
-                default=DEFAULT_MAX_RETRIES,
-                doc=f"how often a transaction on {name} is retried after a lost connection",
-                from_string_converter=int,
-            )
-        if f"{name}_backoff_seconds" not in namespace:
-            namespace.add_option(
+                DEFAULT_MAX_RETRIES,
+                f"how often a transaction on {name} is retried after a lost connection",
+            ),
+            (
                 f"{name}_backoff_seconds",
-                default=DEFAULT_BACKOFF_SECONDS,
-                doc=f"seconds before the first retry on {name}; doubled for each further one",
-                from_string_converter=float,
-            )
+                DEFAULT_BACKOFF_SECONDS,
+                f"seconds before the first retry on {name}; doubled for each further one",
+            ),
+        ):
+            if key not in namespace:
+                namespace.add_option(
+                    key, default=default, doc=doc, from_string_converter=type(default)
+                )
         cls.required_config = namespace
         # Which options of the job's own section stand for the same ones of <name>.
         cls._crontabber_job_section_options = {
@@ -140,8 +141,7 @@ def add_resource_options(
     namespace: Any, resource_class: type | str, name: str, reference_value_from: str | None
 ) -> None:
     """The original's ``<name>`` namespace: the resource's class and its executor's class."""
-    configman_compat.load()
-    from configman.converters import class_converter
+    class_converter = configman_compat.load().converters.class_converter
 
     if name not in namespace:
         namespace.namespace(name)

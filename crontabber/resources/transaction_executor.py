@@ -28,14 +28,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from crontabber.db.retry import RetryPolicy
+from crontabber.resources import DEFAULT_BACKOFF_SECONDS, DEFAULT_MAX_RETRIES
 from crontabber.resources.connection_factory import option
 
 log = logging.getLogger("crontabber")
 
 T = TypeVar("T")
 
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 ORIGINAL_MODULE = "crontabber.transaction_executor"  # what dump_conf writes for these classes
 

@@ -24,18 +24,10 @@ import logging
 from crontabber.db.retry import driver_errors
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
 from crontabber.store.queries import queries
-from crontabber.store.records import (
-    Claim,
-    ClaimStatus,
-    JobState,
-    LogCounts,
-    LogEntry,
-    LogPage,
-    Snapshot,
-    abandoned_error,
-)
-from crontabber.store.schema import LOG_COLUMNS, SCHEMA_REVISION
+from crontabber.store.records import Claim, ClaimStatus, JobState, Snapshot
+from crontabber.store.schema import SCHEMA_REVISION
 from crontabber.store.session import RETRY_FOR, Session
+from crontabber.store.views import LogViews
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -52,7 +44,7 @@ PRUNE_BATCH = 1000  # crontabber_log rows deleted per statement
 log = logging.getLogger("crontabber")
 
 
-class StateStore(Session, abc.ABC):
+class StateStore(LogViews, Session, abc.ABC):
     """Reads and writes job state. Create one with :func:`crontabber.store.open_store`.
 
     Every public method is one short transaction (one statement on PostgreSQL)
@@ -156,7 +148,7 @@ class StateStore(Session, abc.ABC):
                 return Claim(ClaimStatus.ONGOING, state)
             reason = lease.reason(row["abandoned"], state, row["db_now"])
             recorded = self._recover(
-                connection, state, recovery(state, reason, params, retry_after, row["db_now"])
+                connection, state, lease.recovery(state, reason, params, retry_after, row["db_now"])
             )
             if recorded is None:  # renewed or taken meanwhile: see it again next time
                 return Claim(ClaimStatus.ONGOING, state)
@@ -318,6 +310,10 @@ class StateStore(Session, abc.ABC):
     # --- what each database does: each runs on ``connection`` and commits what it writes -----
 
     @abc.abstractmethod
+    def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run the statement ``name`` of this database's file; its rows, decoded."""
+
+    @abc.abstractmethod
     def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The ``read_states`` rows, decoded: one per job (STATE_COLUMNS, ``abandoned``),
         each with ``db_now``, ``revision`` and ``oldest_log``; one row of those alone
@@ -356,9 +352,11 @@ class StateStore(Session, abc.ABC):
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
         """A backfill date's success and its log row (once); False when the claim is gone."""
 
-    @abc.abstractmethod
     def _select_state(self, connection: Any, app_name: str) -> JobState:
         """The job's row as it is now."""
+        return JobState.from_values(
+            self._execute(connection, "select_state", {"app_name": app_name})[0]
+        )
 
     @abc.abstractmethod
     def _prune(self, connection: Any, params: dict[str, Any]) -> int:
@@ -370,59 +368,3 @@ class StateStore(Session, abc.ABC):
     ) -> tuple[ResetStatus, JobState | None]:
         """Delete the job's row unless it is ongoing and not ``force``; what happened,
         and the row as it was."""
-
-    # --- read-only views: the status page (crontabber.web) ----------------------------
-
-    def read_log_page(self, app_name: str, *, offset: int = 0, limit: int = 50) -> LogPage:
-        """At most ``limit`` of a job's ``crontabber_log`` rows from ``offset``, newest
-        first, and how many rows it has, in one statement that writes nothing."""
-        params = {"app_name": app_name, "page_offset": offset, "page_size": limit}
-        rows = self._retrying(
-            f"reading the log of {app_name}", lambda c: self._log_page(c, params), claimed=False
-        )
-        entries = tuple(
-            LogEntry(**{key: row[key] for key in LOG_COLUMNS})
-            for row in rows
-            if row["id"] is not None
-        )
-        return LogPage(entries, rows[0]["total"])
-
-    def read_log_counts(self) -> dict[str, LogCounts]:
-        """Per app name in ``crontabber_log``: its rows, the failed ones and the newest
-        one's duration, in one statement that writes nothing (it reads the whole log)."""
-        rows = self._retrying("counting crontabber_log", self._log_counts, claimed=False)
-        return {
-            row["app_name"]: LogCounts(row["runs"], row["failures"] or 0, row["last_duration"])
-            for row in rows
-        }
-
-    @abc.abstractmethod
-    def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The ``log_page`` rows, decoded (``duration`` a timedelta, ``superseded`` a bool)."""
-
-    @abc.abstractmethod
-    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
-        """The ``log_counts`` rows, decoded (``last_duration`` a timedelta)."""
-
-
-def recovery(
-    state: JobState,
-    reason: str,
-    params: dict[str, Any],
-    retry_after: dt.timedelta,
-    db_now: dt.datetime,
-) -> dict[str, Any]:
-    """The parameters that record the abandoned claim in ``state`` as a failed run."""
-    error = abandoned_error(state, reason)
-    token = state.ongoing_token
-    return {
-        **params,
-        "error": error,
-        "retry_after_seconds": retry_after.total_seconds(),
-        "abandoned_since": state.ongoing,
-        "abandoned_token": token,
-        "exc_type": error["type"],
-        "exc_value": error["value"],
-        "log_token": f"abandoned:{token}" if token else None,
-        "db_now": db_now,
-    }

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from crontabber.record import record
+from crontabber.store.records import abandoned_error
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -90,6 +91,30 @@ class LeasePolicy:
                 f"{(db_now - beat).total_seconds():.0f}s ago"
             )
         return f"it is older than {self.max_age}"
+
+    def recovery(
+        self,
+        state: JobState,
+        reason: str,
+        params: dict[str, Any],
+        retry_after: dt.timedelta,
+        db_now: dt.datetime,
+    ) -> dict[str, Any]:
+        """The claim's ``params`` with what records the abandoned claim in ``state`` as a
+        failed run, due again ``retry_after`` later (see ``StateStore._recover``)."""
+        error = abandoned_error(state, reason)
+        token = state.ongoing_token
+        return {
+            **params,
+            "error": error,
+            "retry_after_seconds": retry_after.total_seconds(),
+            "abandoned_since": state.ongoing,
+            "abandoned_token": token,
+            "exc_type": error["type"],
+            "exc_value": error["value"],
+            "log_token": f"abandoned:{token}" if token else None,
+            "db_now": db_now,
+        }
 
 
 class Heartbeat:

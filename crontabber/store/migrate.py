@@ -20,13 +20,13 @@ import contextlib
 import functools
 import importlib.util
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from crontabber.errors import MigrationError
+from crontabber.record import record
 from crontabber.store import tables as sql
 from crontabber.store.schema import SCHEMA_REVISION, VERSION_TABLE
 
@@ -43,7 +43,7 @@ def read_only(conn: sa.Connection) -> sa.Connection:
     return conn
 
 
-@dataclass(frozen=True)
+@record
 class Upgrade:
     """What :func:`upgrade` did: the revision it found and the one it left."""
 

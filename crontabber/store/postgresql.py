@@ -84,11 +84,6 @@ class PostgresStore(StateStore):
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
         return bool(self._execute(connection, "record_date", params)[0]["count"])
 
-    def _select_state(self, connection: Any, app_name: str) -> JobState:
-        return JobState.from_values(
-            self._execute(connection, "select_state", {"app_name": app_name})[0]
-        )
-
     def _reset(
         self, connection: Any, app_name: str, force: bool
     ) -> tuple[ResetStatus, JobState | None]:

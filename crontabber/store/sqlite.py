@@ -186,11 +186,6 @@ class SqliteStore(StateStore):
                 )
         return bool(updated)
 
-    def _select_state(self, connection: Any, app_name: str) -> JobState:
-        return JobState.from_values(
-            self._execute(connection, "select_state", {"app_name": app_name})[0]
-        )
-
     def _reset(
         self, connection: Any, app_name: str, force: bool
     ) -> tuple[ResetStatus, JobState | None]:

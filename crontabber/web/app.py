@@ -16,65 +16,33 @@ import base64
 import binascii
 import datetime as dt
 import hmac
-import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
 import jinja2
 
 from crontabber.jobs.spec import JobSpec
 from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
 from crontabber.web import metrics, svg
+from crontabber.web.http import (
+    HTTPError,
+    Request,
+    Response,
+    StartResponse,
+    json_response,
+    paging,
+)
 from crontabber.web.reader import Reader, Unavailable, read_only_store
 from crontabber.web.views import LATE_AFTER, Status, ago, job_rows, summarise
 
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 GRAPH_INLINE_MAX = 100  # more jobs than this: the graph has a page of its own
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-SECURITY_HEADERS = [
-    (
-        "Content-Security-Policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    ),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-]
 
 log = logging.getLogger("crontabber.web")
-StartResponse = Callable[..., Any]
-
-
-class HTTPError(Exception):
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class Response:
-    def __init__(
-        self,
-        body: str | bytes,
-        content_type: str = "text/html; charset=utf-8",
-        status: str = "200 OK",
-        headers: Sequence[tuple[str, str]] = (),
-        cache: str = "no-store",
-    ) -> None:
-        self.body = body.encode("utf-8") if isinstance(body, str) else body
-        self.status = status
-        self.headers = [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(self.body))),
-            ("Cache-Control", cache),
-            *SECURITY_HEADERS,
-            *headers,
-        ]
 
 
 def create_app(
@@ -351,64 +319,3 @@ class StatusApp:
                 exc.reason + "\n", "text/plain; charset=utf-8", "503 Service Unavailable"
             )
         return Response("ok\n", "text/plain; charset=utf-8")
-
-
-class Request:
-    """What the application reads of a WSGI request."""
-
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self.environ = environ
-        self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        self.root = wsgi_text(environ.get("SCRIPT_NAME", "")).rstrip("/")
-        self.path = request_path(environ, self.root)
-        self.query = parse_qs(environ.get("QUERY_STRING", ""))
-
-    def number(self, name: str, default: int, *, low: int, high: int) -> int:
-        values = self.query.get(name)
-        if not values:
-            return default
-        try:
-            value = int(values[0])
-        except ValueError:
-            raise HTTPError("400 Bad Request", f"{name} must be a whole number") from None
-        if not low <= value <= high:
-            raise HTTPError("400 Bad Request", f"{name} must be from {low} to {high}")
-        return value
-
-
-def request_path(environ: dict[str, Any], root: str) -> str:
-    """The path below the application's root, decoded once as UTF-8.
-
-    Read from the request line when the server gives it (``REQUEST_URI``):
-    servers leave ``%2F`` encoded in ``PATH_INFO``, or not, as they please, and
-    a job's name may hold a ``/``.
-    """
-    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if raw:
-        path = unquote(urlsplit(wsgi_text(raw)).path)
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]
-    else:
-        path = wsgi_text(environ.get("PATH_INFO", ""))
-    return path or "/"
-
-
-def wsgi_text(value: str) -> str:
-    """A WSGI "native string" (bytes as latin-1) as the UTF-8 text it encodes."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
-
-
-def paging(request: Request) -> tuple[int, int]:
-    per_page = request.number("per_page", PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    return request.number("page", 1, low=1, high=10**9), per_page
-
-
-def json_response(data: object, status: str = "200 OK") -> Response:
-    return Response(
-        json.dumps(data, sort_keys=True, indent=1) + "\n",
-        "application/json",
-        status,
-    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import humanize
 
 from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, zone_name
 from crontabber.jobs.spec import JobSpec
+from crontabber.record import record
 from crontabber.run.runner import unmet_dependency
 from crontabber.status import JobListing, list_jobs
 from crontabber.store.records import JobState, LogCounts, Snapshot
@@ -37,7 +37,7 @@ class Status(enum.Enum):
         return self.name.lower().replace("_", "-")
 
 
-@dataclass(frozen=True)
+@record
 class JobRow:
     """One job as the page shows it: its listing (the ``--list-jobs`` data) and verdict."""
 
@@ -120,7 +120,7 @@ def row_for(listing: JobListing, snapshot: Snapshot, late_after: dt.timedelta) -
     )
 
 
-@dataclass(frozen=True)
+@record
 class Summary:
     """How many jobs are in each state, and how many are late."""
 
