@@ -15,8 +15,7 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from crontabber import App
-from crontabber.cli import main as cli
+from crontabber import App, cli
 from crontabber.run.runner import Runner
 from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 from crontabber.store import tables as sql
