@@ -21,10 +21,10 @@ from crontabber.run.runner import Result, Runner
 from crontabber.store import JobState, open_store
 from crontabber.store import tables as sql
 from crontabber.store.lease import LeasePolicy, pid_alive
+from crontabber.store.trace import trace
 
 from .clitools import crontabber_command, run_crontabber, write_config
 from .conftest import at, hold_claim, make_spec
-from .dbtrace import trace
 from .pgcluster import PgCluster
 
 NOW = at("2026-03-01 12:00")

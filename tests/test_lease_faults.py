@@ -20,10 +20,10 @@ from crontabber.run.runner import Runner
 from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 from crontabber.store import tables as sql
 from crontabber.store.lease import LeasePolicy
+from crontabber.store.trace import trace, traced_connect
 
 from .clitools import run_crontabber, write_config
 from .conftest import at, make_spec
-from .dbtrace import trace, traced_connect
 from .pgcluster import PgCluster
 from .test_faults import start, state_of, terminate
 

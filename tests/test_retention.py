@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 from crontabber.store import tables as sql
-
-from .dbtrace import Recorder
+from crontabber.store.trace import Recorder
 
 DAY = dt.timedelta(days=1)
 RETENTION = 90 * DAY

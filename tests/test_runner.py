@@ -10,9 +10,9 @@ import pytest
 from crontabber import App
 from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore
+from crontabber.store.trace import Recorder
 
 from .conftest import at, hold_claim, make_spec
-from .dbtrace import Recorder
 
 NOW = at("2026-03-01 12:00")
 MINUTE = dt.timedelta(minutes=1)

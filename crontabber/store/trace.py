@@ -1,8 +1,12 @@
-"""See every statement a state store sends, by its name in postgresql.sql / sqlite.sql.
+"""See every statement a state store sends, by its name in ``sql/postgresql.sql`` / ``sql/sqlite.sql``.
 
-``trace(store, hook)`` wraps the store's connections (real ones: nothing is
-faked); ``hook(event, name, connection)`` is called with ``"before"`` and
-``"after"`` around each statement, ``connection`` being the driver's own.
+A diagnostic seam, for tests, benchmarks and anyone who wants to know what
+crontabber sends: ``trace(store, hook)`` wraps the store's connections (real
+ones: nothing is faked) through ``StateStore.connection_factory``;
+``hook(event, name, connection)`` is called with ``"before"`` and ``"after"``
+around each statement, ``connection`` being the driver's own. A statement
+that is not one of the named ones (``BEGIN IMMEDIATE``, ``COMMIT``) is named
+by its first word. :class:`Recorder` keeps the names and counts connections.
 """
 
 from __future__ import annotations
