@@ -111,6 +111,16 @@ class TransactionExecutor:
         )
 
     @property
+    def max_retries(self) -> int | None:
+        """How many times a lost connection is retried (None: for ever)."""
+        return self.policy.retries
+
+    @property
+    def backoff_seconds(self) -> float:
+        """The first pause before a retry."""
+        return self.policy.first_delay
+
+    @property
     def connection_source_type(self) -> str:
         return type(self.connection_factory).__module__
 
