@@ -1,22 +1,24 @@
-"""Benchmark crontabber's own overhead; print the tables and write benchmarks/RESULTS.md.
+"""Benchmark crontabber's own overhead, each figure beside a floor measured in the same run,
+check the targets, and rewrite benchmarks/RESULTS.md (keeping its hand-written analysis).
 
-    python benchmarks/run.py                      # everything, about 6-8 minutes on 2 cores
-    python benchmarks/run.py --quick              # smaller sizes, fewer repeats: about a minute
-    python benchmarks/run.py --scenarios idle,busy --stores postgresql
+    python benchmarks/run.py            # everything: about 6 minutes on 2 cores
+    python benchmarks/run.py --quick    # fewer sizes and rounds: about 3 minutes
+    python benchmarks/run.py --scenarios idle,busy --stores postgresql --output -
 
-Scenarios: startup, idle, busy, sharing, contention, profile (see README.md).
-PostgreSQL is found through --pg-url, else CRONTABBER_BENCH_DATABASE_URL, else
-CRONTABBER_TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres;
-the user must be allowed to create databases (scratch ones, dropped at the end).
+Scenarios: startup, idle, busy, sharing, daemon, web (see README.md). PostgreSQL
+is found through --pg-url (default: $CRONTABBER_BENCH_DATABASE_URL, else
+$CRONTABBER_TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres);
+its user must be allowed to create databases (scratch ones, dropped at the end).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import os
 import platform
-import shlex
+import re
 import sqlite3
 import subprocess
 import sys
@@ -26,246 +28,324 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import concurrency
-import profiles
-import report
-import startup
-import targets
+import processes
 import ticks
-from common import DEFAULT_PG_URL, HERE, Stores
+import web
+from common import DEFAULT_PG_URL, HERE, Databases
 
-SCENARIOS = ("startup", "idle", "busy", "sharing", "contention", "profile")
+SCENARIOS = ("startup", "idle", "busy", "sharing", "daemon", "web")
 STORES = ("postgresql", "sqlite")
+ANALYSIS = re.compile(r"<!-- analysis -->\n(.*?)\n?<!-- /analysis -->", re.S)
+# The targets: bounds on ratios to floors measured alongside, and absolute ones.
+IDLE_RATIO = {1: 2.0, 1000: 3.0}  # jobs: an idle tick / the driver floor
+PER_JOB_RATIO = 1.3  # a due job's own cost / its statements replayed by bare psycopg2
+CLI_MS = 60.0  # crontabber --version and --help
+SHARING = {"command": 0.8, "daemon": 0.9}  # efficiency with K = 4
+LATENESS_P99_MS, IDLE_CPU_PCT, RSS_GROWTH_MIB, PAGE_MS = 100.0, 1.0, 1.0, 200.0
 
 
 class Plan:
-    """Sizes and repeats of one benchmark run (default or --quick)."""
+    """Sizes and rounds of one run (default or --quick)."""
 
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, sizes: str | None) -> None:
         self.mode = "quick" if quick else "default"
-        self.sizes = [1, 100, 1000] if quick else [1, 10, 100, 1000, 10000]
-        self.idle_repeats = 3 if quick else 7
-        self.startup_repeats = 3 if quick else 9
-        # K = 4 is the target; quick runs only that, with enough work per process to see it
-        self.sharing_jobs, self.sharing_sleep = (8, 1.0) if quick else (32, 0.5)
-        self.process_counts = [4] if quick else [1, 2, 4, 8]
-        self.contention_processes = 4 if quick else 8
-        self.contention_jobs = 3
-        self.contention_seconds = 2.0 if quick else 8.0
-        self.profile_idle_sizes = [300] if quick else [1, 1000, 10000]
-        self.profile_busy_size = 300 if quick else 1000
-        # the busy tick with synchronous_commit=off, to tell crontabber from the WAL flush
-        self.async_sizes = [] if quick else [1000]
-
-    def busy_repeats(self, jobs: int) -> int:
-        if self.mode == "quick":
-            return 1
-        return 3 if jobs <= 1000 else 1
-
-    def replay_jobs(self, jobs: int) -> int:
-        """How many rows to replay a due job's statements over after each busy tick."""
-        return min(jobs, 1000) if jobs >= 100 else 0
-
-    def count_busy(self, jobs: int) -> bool:
-        """Whether to count a busy tick's statements (one more run; per job they are constant)."""
-        return jobs <= (100 if self.mode == "quick" else 1000)
+        default_sizes = [1, 100, 1000] if quick else [1, 10, 100, 1000, 10000]
+        self.sizes = [int(n) for n in sizes.split(",")] if sizes else default_sizes
+        self.repeats, self.busy_repeats = (3, 2) if quick else (7, 3)
+        self.startup_repeats = 5 if quick else 9
+        self.sharing_counts, self.sharing_jobs = ([4], 16) if quick else ([1, 2, 4, 8], 32)
+        self.lateness_seconds, self.idle_seconds = (40.0, 20.0) if quick else (70.0, 30.0)
+        self.web_rounds = 10 if quick else 30
 
 
-def machine(stores: Stores, has_postgres: bool) -> dict[str, str]:
+def machine(dbs: Databases | None) -> dict[str, str]:
     import psycopg2
-    import sqlalchemy
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = models[0] if models else platform.processor()
+    direct = importlib.metadata.distribution("crontabber").read_text("direct_url.json") or ""
     info = {
-        "CPU": cpu,
-        "cores": str(os.cpu_count()),
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
         "OS": platform.platform(),
         "Python": platform.python_version(),
-        "SQLAlchemy (migrations and set-up only)": sqlalchemy.__version__,
-        "psycopg2": psycopg2.__version__.split()[0],
-        "SQLite": sqlite3.sqlite_version,
+        "psycopg2, SQLite": f"{psycopg2.__version__.split()[0]}, {sqlite3.sqlite_version}",
+        "crontabber install": "editable" if '"editable": true' in direct else "regular",
     }
-    if has_postgres:
-        with stores.admin.connect() as conn:
-            info["PostgreSQL"] = conn.exec_driver_sql("SHOW server_version").scalar()
-            settings = [
-                f"{name}={conn.exec_driver_sql(f'SHOW {name}').scalar()}"
-                for name in ("synchronous_commit", "fsync", "wal_sync_method", "shared_buffers")
-            ]
-        host = stores.admin.url.host or "local socket"
-        info["PostgreSQL server"] = f"{host}, {', '.join(settings)}"
+    if dbs is not None:
+        settings = ("server_version", "synchronous_commit", "fsync", "shared_buffers")
+        values = [f"{name}={dbs.admin(f'SHOW {name}')}" for name in settings]
+        info["PostgreSQL"] = f"{dbs.admin_url.host or 'local socket'}, {', '.join(values)}"
     info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    info["crontabber commit"] = git_describe()
+    git = ["git", "-C", str(HERE.parent)]
+    commit = subprocess.check_output([*git, "rev-parse", "--short", "HEAD"], text=True).strip()
+    dirty = subprocess.check_output([*git, "status", "--porcelain", "crontabber"])
+    info["crontabber commit"] = commit + (" (modified)" if dirty else "")
     return info
 
 
-def git_describe() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "crontabber", "migrations")
-    return commit + (" with uncommitted changes to crontabber/" if dirty else "")
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
-    parser.add_argument(
-        "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)",
-    )
-    parser.add_argument(
-        "--stores", default=",".join(STORES), help="comma-separated: postgresql, sqlite"
-    )
-    parser.add_argument(
-        "--sizes",
-        help="comma-separated job counts for the idle and busy ticks (overrides the mode)",
-    )
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("CRONTABBER_BENCH_DATABASE_URL")
-        or os.environ.get("CRONTABBER_TEST_DATABASE_URL")
-        or DEFAULT_PG_URL,
-        help="a PostgreSQL URL whose user may create databases",
-    )
-    parser.add_argument(
-        "--output",
-        default=str(HERE / "RESULTS.md"),
-        help="where to write the results (default benchmarks/RESULTS.md); '-' for nowhere",
-    )
-    args = parser.parse_args(argv)
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    for name in args.scenarios:
-        if name not in SCENARIOS:
-            parser.error(f"unknown scenario {name!r}")
-    for name in args.stores:
-        if name not in STORES:
-            parser.error(f"unknown store {name!r}")
-    return args
-
-
-def run_ticks(stores: Stores, plan: Plan, kinds: list[str], scenarios: list[str]) -> dict:
-    busy = "busy" in scenarios
-    floor: dict = {}
-    if "postgresql" in kinds and busy:
-        floor.update(ticks.database_floor(stores))
-        with stores.admin.connect() as conn:
-            floor["synchronous_commit"] = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
-    if "sqlite" in kinds and busy:
-        with tempfile.TemporaryDirectory() as directory:
-            floor["sqlite_commit_ms"] = ticks.sqlite_floor(Path(directory))["commit_ms"]
-    variants = [(kind, plan.sizes) for kind in kinds]
-    if "postgresql" in kinds and busy and plan.async_sizes:
-        variants.append(("postgresql-async", plan.async_sizes))
-    measured = [
-        ticks.measure(
-            stores,
-            kind,
-            jobs,
-            idle_repeats=plan.idle_repeats,
-            busy_repeats=plan.busy_repeats(jobs) if busy else 0,
-            count_busy=plan.count_busy(jobs),
-            replay_jobs=plan.replay_jobs(jobs) if busy else 0,
-        )
-        for kind, sizes in variants
-        for jobs in sizes
-    ]
-    return {"floor": floor, "ticks": measured}
-
-
-def run_scenarios(stores: Stores, plan: Plan, kinds: list[str], scenarios: list[str]) -> dict:
-    results: dict = {}
-    main_kind = "postgresql" if "postgresql" in kinds else "sqlite"
+def measure(scenarios: list[str], plan: Plan, dbs: Databases, kinds: list[str]) -> dict:
+    """Every scenario asked for: a list of result rows under each key of SECTIONS."""
+    results: dict = {"sharing": []}
     if "startup" in scenarios:
         print("\nstart-up")
-        results["startup"] = startup.measure(stores, main_kind, repeats=plan.startup_repeats)
+        results["startup"] = ticks.startup(plan.startup_repeats)
     if {"idle", "busy"} & set(scenarios):
         print("\nidle and busy ticks")
-        results.update(run_ticks(stores, plan, kinds, scenarios))
+        busy, results["ticks"] = plan.busy_repeats if "busy" in scenarios else 0, []
+        for kind in kinds:
+            for jobs in plan.sizes:  # busy ticks: PostgreSQL at 1,000 jobs (the target)
+                due = busy if (kind, jobs) == ("postgresql", 1000) else 0
+                results["ticks"].append(
+                    ticks.ticks(dbs, kind, jobs, repeats=plan.repeats, busy_repeats=due)
+                )
+        results["busy"] = [tick for tick in results["ticks"] if "busy" in tick]
     if "sharing" in scenarios:
         print("\nwork sharing")
-        results["sharing"] = [
-            result
-            for kind in kinds
-            for result in concurrency.work_sharing(
-                stores,
-                kind,
-                jobs=plan.sharing_jobs,
-                sleep=plan.sharing_sleep,
-                process_counts=plan.process_counts,
+        for kind in kinds:
+            results["sharing"] += processes.sharing(
+                dbs, kind, plan.sharing_counts, jobs=plan.sharing_jobs, sleep=0.5
             )
-        ]
-    if "contention" in scenarios:
-        print("\ncontention")
-        results["contention"] = [
-            concurrency.contention(
-                stores,
-                kind,
-                processes=plan.contention_processes,
-                jobs=plan.contention_jobs,
-                seconds=plan.contention_seconds,
-            )
-            for kind in kinds
-        ]
-    if "profile" in scenarios:
-        print("\nprofiles")
-        results["profiles"] = profiles.measure(
-            stores, main_kind, idle_sizes=plan.profile_idle_sizes, busy_size=plan.profile_busy_size
+    if "daemon" in scenarios and "postgresql" in kinds:
+        print("\ndaemon mode")
+        results["sharing"] += processes.sharing(
+            dbs, "postgresql", [4], jobs=40, sleep=1, daemon=True
         )
+        results["lateness"] = [processes.lateness(dbs, 1000, plan.lateness_seconds)]
+        results["daemon"] = [processes.idle_and_memory(dbs, plan.idle_seconds, 10000)]
+    if "web" in scenarios:
+        print("\nstatus page")
+        results["web"] = [web.status_page(dbs, kinds[0], 1000, plan.web_rounds)]
     return results
 
 
+def verdicts(results: dict) -> list[list[str]]:
+    """[target, measured, verdict, context] for each target this run measured."""
+    found = []
+
+    def add(target: str, measured: str, met: bool, context: str, bound: bool = True) -> None:
+        verdict = ("met" if met else "**not met**") if bound else ("within" if met else "beyond")
+        found.append([target, measured, verdict + ("" if bound else " (no target)"), context])
+
+    for t in results.get("ticks", []):
+        if t["jobs"] in IDLE_RATIO:
+            add(
+                f"idle tick at {t['jobs']:,} job{'s' * (t['jobs'] > 1)} within "
+                f"{IDLE_RATIO[t['jobs']]:g}x of the driver floor ({t['store']})",
+                f"{t['idle']:.0f} ms / {t['driver']:.0f} ms = {t['idle_ratio']:.2f}x",
+                t["idle_ratio"] <= IDLE_RATIO[t["jobs"]],
+                f"interpreter start {t['interpreter']:.0f} ms; tick CPU {t['idle_cpu']:.0f} ms",
+                bound=t["store"] == "PostgreSQL",
+            )
+    for t in results.get("busy", []):
+        add(
+            f"a due job's own cost within {PER_JOB_RATIO:g}x of its statements replayed by bare "
+            f"psycopg2, {t['jobs']:,} jobs (PostgreSQL)",
+            f"{t['per_job']:.2f} ms / {t['replay']:.2f} ms = {t['per_job_ratio']:.2f}x",
+            t["per_job_ratio"] <= PER_JOB_RATIO,
+            f"CPU per job {t['per_job_cpu']:.2f} ms; {t['per_job_statements']:.2f} statements",
+        )
+    wall = {row["command"]: row for row in results.get("startup", [])}
+    for label in ("crontabber --version", "crontabber --help"):
+        if label in wall:
+            add(
+                f"`{label}` under {CLI_MS:g} ms",
+                f"{wall[label]['wall']:.0f} ms",
+                wall[label]["wall"] < CLI_MS,
+                f"interpreter start {wall['python -c pass']['wall']:.0f} ms; "
+                f"CPU {wall[label]['cpu']:.0f} ms",
+            )
+    for row in results["sharing"]:
+        if row["K"] == 4:
+            add(
+                f"work-sharing efficiency at least {SHARING[row['mode']]} with K = 4 "
+                f"({row['store']}, {row['mode']}s)",
+                f"{row['efficiency']:.2f}",
+                row["efficiency"] >= SHARING[row["mode"]],
+                f"J = {row['J']}, S = {row['S']:g} s: ideal {row['ideal']:.2f} s, "
+                f"makespan {row['makespan']:.2f} s",
+            )
+    checked = results["sharing"] + results.get("lateness", [])
+    if checked:
+        bad = sum(row["duplicates"] + row.get("missing", 0) for row in checked)
+        add(
+            "zero duplicate runs in every scenario",
+            f"{bad} duplicate or missing in {sum(row['runs'] for row in checked):,} runs",
+            bad == 0,
+            "work sharing (commands and daemons), daemon lateness",
+        )
+    for store in ticks.STORE_LABELS.values():
+        idle = [t for t in results.get("ticks", []) if t["store"] == store]
+        counts = sorted({len(t["statements"]) for t in idle})
+        sizes = ", ".join(f"{t['jobs']:,}" for t in idle)
+        if len(idle) > 1:
+            add(
+                f"idle tick sends a constant number of statements ({store})",
+                f"{' / '.join(map(str, counts))} at {sizes} jobs",
+                len(counts) == 1,
+                f"{idle[0]['names']} on {idle[0]['connections']} connection(s)",
+            )
+    for late in results.get("lateness", []):
+        add(
+            f"daemon: lateness p99 under {LATENESS_P99_MS:g} ms, {late['jobs']:,} `1m` jobs",
+            f"{late['p99']:.1f} ms",
+            late["p99"] < LATENESS_P99_MS,
+            f"p50 {late['p50']:.1f} ms, max {late['max']:.1f} ms over {late['runs']:,} runs",
+        )
+    for daemon in results.get("daemon", []):
+        add(
+            f"daemon: an idle daemon under {IDLE_CPU_PCT:g}% of a core",
+            f"{daemon['idle_cpu_pct']:.3f}%",
+            daemon["idle_cpu_pct"] < IDLE_CPU_PCT,
+            f"over {daemon['idle_seconds']:.0f} s",
+        )
+        growth = daemon["rss_last"] - daemon["rss_first"]
+        add(
+            f"daemon: resident memory grows under {RSS_GROWTH_MIB:g} MiB over 10,000 ticks",
+            f"{growth:+.1f} MiB",
+            growth < RSS_GROWTH_MIB,
+            f"{daemon['rss_first']:.1f} MiB after {daemon['first_mark']:,} ticks, "
+            f"{daemon['rss_last']:.1f} MiB after {daemon['ticks']:,}",
+        )
+    for page in results.get("web", []):
+        add(
+            f"status page `/` with {page['jobs']:,} jobs under {PAGE_MS:g} ms ({page['store']})",
+            f"{page['median']:.1f} ms",
+            page["median"] < PAGE_MS,
+            f"its statements in the driver {page['database']:.1f} ms; p95 {page['p95']:.1f} ms",
+        )
+    return found
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+SECTIONS = [  # (results key, title, what it shows, "header: format | ..." over each row)
+    (
+        "ticks",
+        "1. Idle tick (nothing due)",
+        "Wall time of the real `crontabber` command, spawn to exit: the median of the runs after "
+        "a warm-up, each taken in turn with its floors (`python -c pass`; the *driver floor*, a "
+        "fresh `python` that imports the driver, connects to the same database, runs `SELECT 1` "
+        "and exits). *statements*: one more run, its store's connections traced by name "
+        "(`crontabber.store.trace.Recorder`).",
+        "store: {store} | jobs: {jobs:,} | tick (median): {idle:.0f} ms | range: {idle_range[0]:.0f}"
+        "-{idle_range[1]:.0f} ms | tick CPU: {idle_cpu:.0f} ms | interpreter start: {interpreter:.0f}"
+        " ms | driver floor: {driver:.0f} ms | tick / driver floor: **{idle_ratio:.2f}x** | "
+        "statements: {names} | connections: {connections}",
+    ),
+    (
+        "busy",
+        "2. Busy tick (every job due, each a no-op)",
+        "The same command after every job's `next_run` is set a minute back. *Per job*: (busy - "
+        "idle) / jobs. *Replay*: right after each busy tick, `claim` and `finish` with the "
+        "parameters a tick passes, by bare psycopg2 on one autocommit connection over the same "
+        "rows: the floor of a due job. *executed* counts BEGIN/COMMIT too.",
+        "store: {store} | jobs: {jobs:,} | busy tick: {busy:.0f} ms | per job: {per_job:.2f} ms | "
+        "CPU per job: {per_job_cpu:.2f} ms | replay per job: {replay:.2f} ms | per job / replay: "
+        "**{per_job_ratio:.2f}x** | statements / job: {per_job_statements:.2f} | executed / job: "
+        "{per_job_executed:.2f}",
+    ),
+    (
+        "startup",
+        "3. Start-up",
+        "Fresh processes, the commands taken in turn; the first turn is dropped.",
+        "command: `{command}` | wall (median): {wall:.0f} ms | CPU (median): {cpu:.0f} ms",
+    ),
+    (
+        "sharing",
+        "4. Work sharing",
+        "K processes over J due jobs that each sleep S s: `crontabber` commands started together, "
+        "or `crontabber --daemon` for which the jobs fall due 3 s after the start. Makespan: from "
+        "the first run's start to the last run's end; efficiency (J*S/K) / makespan. Exit status 2 "
+        "is a lost row-lock race, 3 a job found running elsewhere.",
+        "store: {store} | processes: {mode}s | K: {K} | J: {J} | S: {S:g} s | ideal J*S/K: "
+        "{ideal:.2f} s | makespan: {makespan:.2f} s | efficiency: **{efficiency:.2f}** | runs: "
+        "{runs} | duplicates: {duplicates} | missing: {missing} | exit statuses: {statuses}",
+    ),
+    (
+        "lateness",
+        "5. Daemon mode",
+        "One daemon over jobs of `1m` whose first runs are spread over the minute: how long after "
+        "its due instant (the database's time) each run started. Idle CPU and memory: in Targets.",
+        "jobs: {jobs:,} | for: {seconds:.0f} s | runs: {runs:,} | p50: {p50:.1f} ms | p99: "
+        "**{p99:.1f} ms** | max: {max:.1f} ms | duplicates: {duplicates}",
+    ),
+    (
+        "web",
+        "6. Status page",
+        "Server time of `/` (the WSGI application called directly, call to last byte); its floor: "
+        "the time its statements spent in the driver's `execute`, traced on the page's connection.",
+        "store: {store} | jobs: {jobs:,} | rounds: {rounds} | median: **{median:.1f} ms** | p95: "
+        "{p95:.1f} ms | statements in the driver: {database:.1f} ms | page: {kib:.0f} KiB",
+    ),
+]
+
+
+def render(results: dict, run: dict, analysis: str) -> str:
+    out = [
+        "# crontabber benchmark results",
+        f"Written by `{run['command']}` on {run['date']} ({run['mode']} mode, "
+        f"{run['seconds']:.0f} s). How to run it and what each scenario does: [README.md](README.md).",
+        "## Machine\n\n" + table(["", ""], [list(item) for item in run["machine"].items()]),
+        "## Targets\n\n" + table(["target", "measured", "verdict", "context"], run["verdicts"]),
+    ]
+    if run["skipped"]:
+        out.append("Not measured: " + "; ".join(run["skipped"]) + ".")
+    for key, title, text, columns in SECTIONS:
+        if results.get(key):
+            headers, formats = zip(*(c.split(": ", 1) for c in columns.split(" | ")), strict=True)
+            rows = [[f.format(**row) for f in formats] for row in results[key]]
+            out.append(f"## {title}\n\n{text}\n\n{table(list(headers), rows)}")
+    out.append(
+        "## Analysis\n\nHand-written; `run.py` keeps this section when it rewrites the file."
+        f"\n\n<!-- analysis -->\n{analysis.strip()}\n<!-- /analysis -->"
+    )
+    return "\n\n".join(out) + "\n"
+
+
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    plan = Plan(args.quick)
-    if args.sizes:
-        plan.sizes = [int(size) for size in args.sizes.split(",")]
-    started = time.monotonic()
-    results: dict = {
-        "command": "python benchmarks/run.py" + "".join(f" {shlex.quote(a)}" for a in argv),
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument("--stores", default=",".join(STORES), help="postgresql, sqlite")
+    parser.add_argument("--sizes", help="comma-separated job counts of the idle ticks")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="its user may create databases")
+    parser.add_argument("--output", default=str(HERE / "RESULTS.md"), help="'-' for nowhere")
+    args = parser.parse_args(argv)
+    args.scenarios, kinds = args.scenarios.split(","), args.stores.split(",")
+    for name in set(args.scenarios) - set(SCENARIOS) | set(kinds) - set(STORES):
+        parser.error(f"unknown scenario or store {name!r}")
+    plan, started = Plan(args.quick, args.sizes), time.monotonic()
+    run = {
+        "command": " ".join(["python benchmarks/run.py", *argv]),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": plan.mode,
-        "repeats": {"idle": plan.idle_repeats, "startup": plan.startup_repeats},
         "skipped": [],
     }
-    stores = Stores(args.pg_url if "postgresql" in args.stores else None)
-    kinds = list(args.stores)
-    if "postgresql" in kinds and (why := stores.postgres_available()):
+    dbs = Databases(args.pg_url)
+    if "postgresql" in kinds and (why := dbs.postgres_problem()):
         print(f"skipping PostgreSQL: {why}")
-        results["skipped"].append(f"PostgreSQL ({why})")
+        run["skipped"].append(f"PostgreSQL ({why}), and with it daemon mode")
         kinds.remove("postgresql")
     # Children cache their bytecode (as an installed crontabber does) in a scratch
     # directory, even where PYTHONDONTWRITEBYTECODE is set; nothing is written to the tree.
-    pycache = tempfile.TemporaryDirectory(prefix="crontabber-bench-pycache-")
-    os.environ["PYTHONPYCACHEPREFIX"] = pycache.name
-    try:
-        results["machine"] = machine(stores, "postgresql" in kinds)
-        for key, value in results["machine"].items():
-            print(f"{key}: {value}")
-        results.update(run_scenarios(stores, plan, kinds, args.scenarios))
-    finally:
-        stores.close()
-        pycache.cleanup()
-    results["machine"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    results["duration"] = time.monotonic() - started
-    found = targets.verdicts(results)
+    with tempfile.TemporaryDirectory(prefix="crontabber-bench-pycache-") as pycache:
+        os.environ["PYTHONPYCACHEPREFIX"] = pycache
+        try:
+            run["machine"] = machine(dbs if "postgresql" in kinds else None)
+            print("\n".join(f"{key}: {value}" for key, value in run["machine"].items()))
+            results = measure(args.scenarios, plan, dbs, kinds)
+        finally:
+            dbs.close()
+    run["machine"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    run["seconds"], run["verdicts"] = time.monotonic() - started, verdicts(results)
     output = None if args.output == "-" else Path(args.output)
-    analysis = report.existing_analysis(output) if output else ""
-    markdown = report.render_markdown(results, found, analysis)
-    print("\n" + markdown.split("## Analysis")[0].rstrip())
+    found = ANALYSIS.search(output.read_text()) if output and output.exists() else None
+    markdown = render(results, run, found.group(1) if found else "(none yet)")
+    print("\n" + markdown.split("## 1.")[0].rstrip())
     if output is not None:
         output.write_text(markdown)
         print(f"\nwrote {output}")
