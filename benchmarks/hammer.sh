@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CRONTABBER_HAMMER_ROUNDS="${1:-500}"
 export CRONTABBER_HAMMER_WORKERS="${2:-16}"
-exec python -m pytest -q -p no:cacheprovider tests/test_hammer.py
+exec python -m pytest -q -p no:cacheprovider tests/faults/test_hammer.py
