@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh PostgreSQL database per test, SQLite files, job specs.
+"""Fixtures: a fresh PostgreSQL database per test, SQLite files, stores on both, a
+private PostgreSQL cluster, a wrong wall clock. What they build is in tests/helpers.
 
 PostgreSQL is found through CRONTABBER_TEST_DATABASE_URL (default: the local
 server). When none answers the PostgreSQL tests skip with the reason, except
@@ -7,7 +8,6 @@ under CI=true, where they fail: CI never skips them silently.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,23 +15,19 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from crontabber.jobs.app import as_app_names
-from crontabber.jobs.schedule import FrequencySchedule
-from crontabber.jobs.spec import JobSpec
-from crontabber.store import ClaimStatus, Holder, StateStore, open_store
-from crontabber.store import tables as sql
-from crontabber.store.lease import LeasePolicy
+from crontabber.store import StateStore, open_store
 
-from .pgcluster import private_cluster  # noqa: F401 (a fixture for every test module)
+from .helpers import pgcluster
+from .helpers import wallclock as wallclock_shim
+from .helpers.missing import skip_or_fail
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 # Off a terminal a run logs only warnings and errors (so cron mails nothing when all
 # is well); the tests read its INFO lines, so every crontabber they start, in a
 # subprocess or not, logs at INFO unless a test says otherwise (configman reads
-# options from the environment too). tests/test_quiet.py checks the default.
+# options from the environment too). tests/cli/test_log_output.py checks the default.
 os.environ.setdefault("logging.level", "INFO")
-UTC = dt.UTC
 
 
 def _admin_url() -> sa.URL:
@@ -48,10 +44,7 @@ def pg_admin_engine() -> Iterator[sa.Engine]:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except sa.exc.OperationalError as exc:
-        message = f"no PostgreSQL at {_admin_url().render_as_string()}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"no PostgreSQL at {_admin_url().render_as_string()}: {exc.orig}")
     yield engine
     engine.dispose()
 
@@ -81,89 +74,40 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[StateStore]:
-    store = open_store(db_url)
+def _schema_store(url: str) -> Iterator[StateStore]:
+    store = open_store(url)
     store.ensure_schema()
     yield store
     store.close()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[StateStore]:
+    """A store with its schema, on SQLite and on PostgreSQL (through ``db_url``)."""
+    yield from _schema_store(db_url)
 
 
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[StateStore]:
-    store = open_store(pg_url)
-    store.ensure_schema()
-    yield store
-    store.close()
+    yield from _schema_store(pg_url)
 
 
-def make_spec(
-    app_class: type,
-    frequency: dt.timedelta = dt.timedelta(minutes=5),
-    time: dt.time | None = None,
-    config: object = None,
-) -> JobSpec:
-    return JobSpec(
-        app_name=app_class.app_name,
-        app_class=app_class,
-        class_path=f"{app_class.__module__}.{app_class.__qualname__}",
-        schedule=FrequencySchedule(frequency, time),
-        depends_on=as_app_names(app_class.depends_on),
-        config=config,
-    )
+@pytest.fixture
+def private_cluster() -> Iterator[pgcluster.PgCluster]:
+    """A started private PostgreSQL cluster (tests/helpers/pgcluster.py), stopped and
+    removed after the test."""
+    reason = pgcluster.missing_requirement()
+    if reason is not None:
+        skip_or_fail(reason)
+    cluster = pgcluster.PgCluster.create()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
 
 
-def hold_claim(
-    store: StateStore,
-    name: str,
-    since: dt.datetime | None = None,
-    host: str = "worker-7",
-    pid: int = 4321,
-    *,
-    age: dt.timedelta | None = None,
-    lapsed: bool = False,
-) -> Holder:
-    """Make ``name`` claimed by another process (``host``, ``pid``), through a real claim.
-
-    Its lease is live (an hour, in the database's clock) unless ``lapsed``, which
-    makes the last heartbeat an hour old and the lease lapsed since. ``since``
-    rewrites when the claim was made (and its heartbeat) to a fixed time, for
-    tests that pass their own ``now``; ``age`` makes it that much older than the
-    database's now instead.
-    """
-    holder = Holder(host, pid)
-    claim = store.claim(
-        name,
-        depends_on=(),
-        seen=store.load_states().get(name),
-        force=True,
-        lease=LeasePolicy(
-            host="the-claimer",
-            heartbeat_interval=dt.timedelta(hours=1),
-            stale_intervals=1,
-            max_age=dt.timedelta(days=36500),
-        ),
-        holder=holder,
-        retry_after=dt.timedelta(minutes=5),
-    )
-    assert claim.status is ClaimStatus.CLAIMED, claim
-    state = store.load_states()[name]
-    values: dict[str, dt.datetime] = {}
-    if since is not None:
-        values.update(ongoing=since, heartbeat=since)
-    if age is not None:
-        values.update(ongoing=state.ongoing - age)
-    if lapsed:
-        beat = state.heartbeat - dt.timedelta(hours=1)
-        values.update(heartbeat=beat, lease_expires=beat + dt.timedelta(seconds=1))
-    if values:
-        with store.engine.begin() as conn:
-            conn.execute(
-                sa.update(sql.crontabber).where(sql.crontabber.c.app_name == name).values(values)
-            )
-    return holder
-
-
-def at(text: str) -> dt.datetime:
-    """An aware UTC datetime from ``YYYY-MM-DD HH:MM``."""
-    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+@pytest.fixture(scope="session")
+def wallclock(tmp_path_factory: pytest.TempPathFactory) -> wallclock_shim.Wallclock:
+    """The wall clock shim (tests/helpers/wallclock.py), built once per session."""
+    return wallclock_shim.Wallclock(wallclock_shim.build(tmp_path_factory.mktemp("wallclock")))

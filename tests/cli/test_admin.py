@@ -15,25 +15,13 @@ from crontabber.errors import CrontabberError, JobIsOngoing, UnknownJob
 from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
-from .clitools import run_crontabber, write_config
-from .conftest import at, hold_claim, make_spec
+from ..helpers.apps import Extract, Load
+from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
+from ..helpers.specs import at, make_spec
+from ..helpers.store import hold_claim
 
 NOW = at("2026-03-01 12:00")
-
-
-class Extract(App):
-    app_name = "extract"
-
-    def run(self) -> None:
-        pass
-
-
-class Load(App):
-    app_name = "load"
-    depends_on = "extract"
-
-    def run(self) -> None:
-        raise ValueError("bad row 42")
 
 
 class Backfilled(App):
@@ -53,7 +41,7 @@ def test_list_jobs_in_dependency_order_with_state(store: StateStore) -> None:
     assert [listing.spec.app_name for listing in listings] == ["extract", "load"]
     assert [listing.health for listing in listings] == [admin.Health.OK, admin.Health.FAILING]
     text = printers.listing_text(listings, NOW + dt.timedelta(hours=3))
-    assert "extract (tests.test_admin.Extract)" in text
+    assert "extract (tests.helpers.apps.Extract)" in text
     assert "every 1d at 03:00 UTC" in text
     assert "last run:     2026-03-01 12:00:00 UTC (3 hours ago)" in text
     assert "next run:     2026-03-02 03:00:00 UTC (12 hours from now)" in text
@@ -85,7 +73,7 @@ def test_list_jobs_json(store: StateStore) -> None:
 
 def test_reset_job_by_name_or_class_and_twice(store: StateStore) -> None:
     Runner(SPECS, store).run(now=NOW)
-    assert actions.reset_job(store, SPECS, "tests.test_admin.Extract", force=False).was_reset
+    assert actions.reset_job(store, SPECS, "tests.helpers.apps.Extract", force=False).was_reset
     assert "extract" not in store.load_states()
     again = actions.reset_job(store, SPECS, "extract", force=False)
     assert not again.was_reset and "no state to reset" in again.message
@@ -119,7 +107,8 @@ def test_nagios_ok_warning_critical(store: StateStore) -> None:
     verdict = admin.nagios(backfill, store.load_states(), NOW, age)
     assert verdict.status == 1
     assert (
-        verdict.line == "WARNING - backfilled (tests.test_admin.Backfilled) | OSError | disk full"
+        verdict.line
+        == "WARNING - backfilled (tests.cli.test_admin.Backfilled) | OSError | disk full"
     )
     Runner(backfill, store).run(now=NOW + dt.timedelta(hours=1))
     assert admin.nagios(backfill, store.load_states(), NOW, age).status == 2
@@ -128,8 +117,8 @@ def test_nagios_ok_warning_critical(store: StateStore) -> None:
     assert verdict.status == 2
     assert verdict.line.startswith("CRITICAL - ")
     assert verdict.line.count("; ") == 1
-    assert "load (tests.test_admin.Load) | ValueError | bad row 42" in verdict.line
-    assert "backfilled (tests.test_admin.Backfilled) | OSError | disk full" in verdict.line
+    assert "load (tests.helpers.apps.Load) | ValueError | bad row 42" in verdict.line
+    assert "backfilled (tests.cli.test_admin.Backfilled) | OSError | disk full" in verdict.line
 
 
 def test_nagios_error_values_are_one_short_line_without_pipes(store: StateStore) -> None:
@@ -167,27 +156,15 @@ def test_graph_dot_colours_by_state(store: StateStore) -> None:
 
 # --- the command line -------------------------------------------------------
 
-JOBS = """
-from crontabber import App
-
-class Hello(App):
-    app_name = "hello"
-
-    def run(self):
-        pass
-
-class Broken(App):
-    app_name = "broken"
-    depends_on = "hello"
-
-    def run(self):
-        raise KeyError("missing")
-"""
+JOBS = (
+    Job("Hello", "hello"),
+    Job("Broken", "broken", depends_on="hello", run='raise KeyError("missing")'),
+)
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "cmdjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "cmdjobs", *JOBS)
     return tmp_path
 
 
@@ -238,6 +215,27 @@ def test_job_runs_only_that_job_if_due_and_force_runs_it_now(project: Path) -> N
     assert forced.status == 0 and "running hello" in forced.stderr
     unknown = cli(project, "-j", "nope")
     assert unknown.status == 1 and "no job named 'nope'" in unknown.stderr
+
+
+def test_job_and_force_refuse_a_backfill_job(tmp_path: Path) -> None:
+    series = Job(
+        "Series",
+        "series",
+        decorator="as_backfill_cron_app",
+        run_args=", date",
+        run='note(date.strftime("%Y-%m-%d"))',
+    )
+    imports = "from crontabber.mixins import as_backfill_cron_app"
+    write_job_module(tmp_path, "seriesjobs", series, imports=imports, notes="dates.txt")
+    config = write_config(tmp_path, "seriesjobs.Series|1d")
+    for args in (["--job=series"], ["--job=series", "--force"]):
+        result = run_crontabber(f"--admin.conf={config}", *args, cwd=tmp_path)
+        assert result.status == 1
+        assert result.stderr == (
+            "crontabber: series is a backfill job: --job and --force do not run it, "
+            "as that would break its series of dates; it runs on its schedule\n"
+        )
+    assert not (tmp_path / "dates.txt").exists()
 
 
 def test_forced_job_still_respects_the_claim(project: Path, pg_url: str) -> None:
@@ -293,7 +291,7 @@ def test_ghosts_can_be_reset_one_by_one_or_removed_all_at_once(project: Path, pg
 
 
 def test_configtest_exit_status_never_wraps_to_zero(tmp_path: Path) -> None:
-    (tmp_path / "cmdjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "cmdjobs", *JOBS)
     lines = "\n".join(f"nowhere.Job{n}|5m" for n in range(300))
     config = write_config(tmp_path, lines)
     result = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=tmp_path)
@@ -302,7 +300,7 @@ def test_configtest_exit_status_never_wraps_to_zero(tmp_path: Path) -> None:
 
 
 def test_configtest_exit_status_counts_misconfigured_jobs(tmp_path: Path) -> None:
-    (tmp_path / "cmdjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "cmdjobs", *JOBS)
     good = write_config(tmp_path, "cmdjobs.Hello|5m\ncmdjobs.Broken|1h")
     result = run_crontabber(f"--admin.conf={good}", "--configtest", cwd=tmp_path)
     assert result.status == 0 and result.stdout == "configuration OK: 2 jobs\n"
@@ -318,11 +316,12 @@ def test_configtest_exit_status_counts_misconfigured_jobs(tmp_path: Path) -> Non
 
 
 def test_configtest_reports_cycles_and_unknown_dependencies(tmp_path: Path) -> None:
-    (tmp_path / "loops.py").write_text(
-        "from crontabber import App\n"
-        "class A(App):\n    app_name = 'a'\n    depends_on = 'b'\n    def run(self): pass\n"
-        "class B(App):\n    app_name = 'b'\n    depends_on = ['a']\n    def run(self): pass\n"
-        "class C(App):\n    app_name = 'c'\n    depends_on = 'ghost'\n    def run(self): pass\n"
+    write_job_module(
+        tmp_path,
+        "loops",
+        Job("A", "a", depends_on="b"),
+        Job("B", "b", depends_on=["a"]),
+        Job("C", "c", depends_on="ghost"),
     )
     config = write_config(tmp_path, "loops.A|5m\nloops.B|5m\nloops.C|5m")
     result = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=tmp_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .clitools import run_crontabber, write_config
+from ..helpers.command import run_crontabber, write_config
 
 JOBS = """
 import os
@@ -220,6 +220,15 @@ def test_a_value_from_the_command_line_that_does_not_convert(project: Path) -> N
         result = run_crontabber(f"--admin.conf={config}", option, cwd=project)
         kind = "a whole number" if "count" in option else "true or false"
         assert (result.status, result.stderr) == (1, f"crontabber: {message} {kind}\n")
+
+
+def test_a_negative_retention_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "", extra="    log_retention_days=-1\n")
+    result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
+    assert result.status == 1
+    assert result.stderr == (
+        "crontabber: crontabber.log_retention_days must not be negative (0 keeps every row)\n"
+    )
 
 
 # 11. What configman writes reads back; secrets stay masked

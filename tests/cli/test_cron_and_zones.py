@@ -20,9 +20,9 @@ from crontabber.jobs.spec import JobSpec
 from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
-from .clitools import run_crontabber, write_config
-from .conftest import at
-from .wallclock import Wallclock, wallclock_fixture  # noqa: F401
+from ..helpers.command import run_crontabber, write_config
+from ..helpers.specs import at
+from ..helpers.wallclock import Wallclock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -9,9 +9,9 @@ from crontabber.config import configman_edge as config
 from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
-from .clitools import run_crontabber
+from ..helpers.command import run_crontabber
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {"hello", "after-hello", "greeting", "daily-summary", "disk-usage", "weekday-report"}
 UNPINNED = {"hello", "after-hello", "disk-usage"}  # due at once, whatever the time of day
 
@@ -46,7 +46,7 @@ def test_the_daemon_example_pulses_and_stops_on_sigint(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from .clitools import crontabber_command
+    from ..helpers.command import crontabber_command
 
     state = tmp_path / "state.sqlite"
     process = subprocess.Popen(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .clitools import run_crontabber, write_config
+from ..helpers.command import run_crontabber, write_config
 
 JOBS = """
 import os

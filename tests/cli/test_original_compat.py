@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from .clitools import Completed, run_crontabber
+from ..helpers.command import Completed, resource_postgresql, run_crontabber, write_config
 
 pytestmark = pytest.mark.postgres
 
@@ -284,12 +284,27 @@ def states(pg_url: str) -> dict[str, tuple[int, Any]]:
     return {name: (count, error) for name, count, error in rows}
 
 
+INFINITE_BACKOFF = "crontabber.transaction_executor.TransactionExecutorWithInfiniteBackoff"
+
+
+def connection_context(url: sa.URL) -> dict[str, object]:
+    """The options of DBCONTEXT's ConnectionContext naming the database at ``url``."""
+    return {
+        "database_class": "dbcontext.ConnectionContext",
+        "database_hostname": url.host,
+        "database_port": url.port,
+        "database_name": url.database,
+        "database_username": url.username,
+    }
+
+
 def socorro_ini(url: sa.URL, spool: Path) -> str:
     # Written as an original deployment wrote it: crontabber's own state and the
     # jobs' connection class both named under [resource] [[postgresql]], the
     # password in [secrets], and options this crontabber does not have.
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         [crontabber]
             jobs='''
                 sprocs.CrashTotalsApp|1d
@@ -301,25 +316,23 @@ def socorro_ini(url: sa.URL, spool: Path) -> str:
             [[class-ReprocessApp]]
                 [[[queuing]]]
                     spool_directory={spool}
-        [resource]
-            [[postgresql]]
-                host={url.host}
-                port={url.port}
-                dbname={url.database}
-                user={url.username}
-                database_class=dbcontext.ConnectionContext
-                database_hostname={url.host}
-                database_port={url.port}
-                database_name={url.database}
-                database_username={url.username}
-                database_transaction_executor_class=crontabber.transaction_executor.TransactionExecutorWithInfiniteBackoff
-                transaction_executor_class=crontabber.transaction_executor.TransactionExecutor
+        """
+        )
+        + resource_postgresql(
+            url,
+            **connection_context(url),
+            database_transaction_executor_class=INFINITE_BACKOFF,
+            transaction_executor_class="crontabber.transaction_executor.TransactionExecutor",
+        )
+        + textwrap.dedent(
+            f"""\
         [secrets]
             [[postgresql]]
                 database_password={SECRET}
         [logging]
             stderr_error_logging_level=10
         """
+        )
     )
 
 
@@ -511,8 +524,9 @@ class BackfillJob(BaseCronApp):
 
 
 def suite_ini(url: sa.URL, extra: str = "") -> str:
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            """\
         [crontabber]
             jobs='''
                 suite.PostgresSampleJob|1d
@@ -531,20 +545,12 @@ def suite_ini(url: sa.URL, extra: str = "") -> str:
                 colour=red
             [[class-ElsewhereJob]]
                 [[[database]]]
-                    database_class=dbcontext.ConnectionContext
-                    database_name={url.database}
-                    database_hostname={url.host}
-                    database_port={url.port}
-                    database_username={url.username}
-        [resource]
-            [[postgresql]]
-                host={url.host}
-                port={url.port}
-                dbname={url.database}
-                user={url.username}
-                password={SECRET}
         """
-    ) + textwrap.dedent(extra)
+        )
+        + "".join(f"            {key}={value}\n" for key, value in connection_context(url).items())
+        + resource_postgresql(url, password=SECRET)
+        + textwrap.dedent(extra)
+    )
 
 
 @pytest.fixture
@@ -627,3 +633,63 @@ def test_print_conf_shows_the_original_namespaces_and_hides_secrets(
         assert line in result.stdout
     assert "[[[database]]]" in result.stdout
     assert SECRET not in result.stdout + result.stderr
+
+
+# -- an app in the shape of the original's README ------------------------------------
+
+ORIGINAL_STYLE = """
+from configman import Namespace
+
+from crontabber.base import BaseCronApp
+from crontabber.mixins import (
+    as_backfill_cron_app,
+    with_postgres_transactions,
+    with_single_postgres_transaction,
+)
+
+
+@with_postgres_transactions()
+@with_single_postgres_transaction()
+@as_backfill_cron_app
+class UpdateADUsApp(BaseCronApp):
+    app_name = "update-adus"
+    app_description = "fills one row per day"
+    required_config = Namespace()
+    required_config.add_option("table", default="adus", doc="where the rows go")
+
+    def run(self, connection, date):
+        cursor = connection.cursor()
+        cursor.execute("CREATE TABLE IF NOT EXISTS " + self.config.table + " (day date UNIQUE)")
+        cursor.execute("INSERT INTO " + self.config.table + " (day) VALUES (%s)", (date.date(),))
+
+
+class ReportApp(BaseCronApp):
+    app_name = "report"
+    depends_on = ("update-adus",)
+
+    def run(self):
+        self.database_transaction_executor(self._count)
+
+    def _count(self, connection):
+        cursor = connection.cursor()
+        cursor.execute("SELECT count(*) FROM daily_adus")
+        assert cursor.fetchone()[0] >= 1
+ReportApp = with_postgres_transactions()(ReportApp)
+"""
+
+
+def test_original_style_apps_run_unchanged(tmp_path: Path, pg_url: str) -> None:
+    (tmp_path / "socorro_jobs.py").write_text(ORIGINAL_STYLE)
+    extra = "    [[class-UpdateADUsApp]]\n        table=daily_adus\n" + resource_postgresql(pg_url)
+    config = write_config(
+        tmp_path, "socorro_jobs.UpdateADUsApp|1d|00:00\nsocorro_jobs.ReportApp|1d", extra=extra
+    )
+    result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
+    assert result.status == 0, result.stderr
+    assert "ran update-adus" in result.stderr and "ran report" in result.stderr
+    engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM daily_adus").scalar() == 1
+        states = dict(conn.exec_driver_sql("SELECT app_name, error_count FROM crontabber").all())
+    engine.dispose()
+    assert states == {"update-adus": 0, "report": 0}

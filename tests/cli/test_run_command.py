@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import run_crontabber, write_config
+from ..helpers.command import run_crontabber, write_config
 
 JOBS_MODULE = """
 import os
@@ -260,7 +260,7 @@ def test_exit_3_when_a_due_job_runs_elsewhere(project: Path, pg_url: str) -> Non
     import subprocess
     import time
 
-    from .clitools import crontabber_command
+    from ..helpers.command import crontabber_command
 
     config = write_config(project, "myjobs.Slow|5m\nmyjobs.Hello|5m", database_url=pg_url)
     first = subprocess.Popen(

@@ -1,7 +1,7 @@
 """Hosts whose clocks are wrong, with real processes and a real PostgreSQL.
 
 Host A's wall clock is shifted two minutes behind or ahead by the LD_PRELOAD shim
-(tests/wallclock.py); host B's is right, as is the database server's. Leases and
+(tests/helpers/wallclock.py); host B's is right, as is the database server's. Leases and
 the time of a tick are the database's, so neither host's error matters: a live
 claim by A is never taken over by B, and a job A ran is due again one period
 after the database's now, not two minutes early or late.
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import Completed, crontabber_command, run_crontabber, write_config
-from .wallclock import Wallclock, wallclock_fixture  # noqa: F401
+from ..helpers.command import Completed, crontabber_command, run_crontabber, write_config
+from ..helpers.wallclock import Wallclock
 
 pytestmark = pytest.mark.postgres
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import crontabber_command, run_crontabber, write_config
-from .pgcluster import PgCluster
+from ..helpers.command import crontabber_command, run_crontabber, write_config
+from ..helpers.pgcluster import PgCluster
 
 JOBS = """
 import os

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import write_config
+from ..helpers import script
+from ..helpers.command import write_config
 
 PROCESSES = 8
 
@@ -46,12 +47,11 @@ JOBS_MODULE += "\n".join(
 def release_round(project: Path, config: Path, round_number: int) -> list[int]:
     start = project / f"start-{round_number}"
     env = {"RUNS_DIR": str(project), "ROUND": str(round_number), "PATH": "/usr/bin:/bin"}
-    barrier = Path(__file__).with_name("barrier_run.py")
     processes = [
         subprocess.Popen(
             [
                 sys.executable,
-                str(barrier),
+                script("barrier_run.py"),
                 str(start),
                 f"--admin.conf={config}",
                 "--logging.level=WARNING",

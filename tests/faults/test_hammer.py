@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import run_crontabber, write_config
+from ..helpers import script
+from ..helpers.command import run_crontabber, write_config
 
 WORKERS = int(os.environ.get("CRONTABBER_HAMMER_WORKERS", "16"))
 ROUNDS = int(os.environ.get("CRONTABBER_HAMMER_ROUNDS", "50"))
@@ -64,7 +65,7 @@ def spawn(config: Path, directory: Path, worker: str, first: int) -> subprocess.
     return subprocess.Popen(
         [
             sys.executable,
-            str(Path(__file__).with_name("hammer_worker.py")),
+            script("hammer_worker.py"),
             str(config),
             str(directory),
             worker,

@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .clitools import crontabber_command, write_config
-from .pgcluster import PgCluster  # its private_cluster fixture comes through conftest.py
+from ..helpers.command import crontabber_command, write_config
+from ..helpers.pgcluster import PgCluster
 
 SEED = int(os.environ.get("CRONTABBER_RESTART_SEED", "20260301"))
 WORKERS = 4

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from .conftest import at
-from .wallclock import Wallclock, wallclock_fixture  # noqa: F401
+from ..helpers.specs import at
+from ..helpers.wallclock import Wallclock
 
 PROBE = """
 import datetime as dt, json, threading, time

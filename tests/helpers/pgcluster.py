@@ -6,9 +6,9 @@ server listens on 127.0.0.1 only, on a free port, with its unix socket in that
 directory and ``trust`` authentication, tuned to start and stop fast (no
 fsync: the data is thrown away, and a stopped server still loses no commit).
 ``cleanup()`` stops it at once and removes the directory. The
-``private_cluster`` fixture yields a started cluster and always cleans up.
-Without the binaries, ``runuser`` or root, the fixture skips with the reason,
-or fails under CI=true.
+``private_cluster`` fixture (tests/conftest.py) yields a started cluster and always
+cleans up. Without the binaries, ``runuser`` or root (``missing_requirement``), the
+fixture skips with the reason, or fails under CI=true.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
-
-import pytest
 
 StopMode = Literal["smart", "fast", "immediate"]
 TIMEOUT = 60  # seconds for any one pg_ctl or initdb call
@@ -169,19 +166,3 @@ class PgCluster:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-@pytest.fixture
-def private_cluster() -> Iterator[PgCluster]:
-    """A started private cluster, stopped and removed after the test."""
-    reason = missing_requirement()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    cluster = PgCluster.create()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.cleanup()

@@ -5,27 +5,28 @@ The shim shifts what ``clock_gettime(CLOCK_REALTIME)``, ``gettimeofday`` and
 of Python's (``time.sleep``, ``Event.wait``, lock timeouts), keeps real time.
 Debian's faketime hangs Python 3.11's timed waits, hence this one.
 
-Use the ``wallclock`` fixture (import ``wallclock_fixture`` into the test module)::
+Use the ``wallclock`` fixture (tests/conftest.py)::
 
     result = run_crontabber(..., env=wallclock.shifted_env(-120))   # 2 minutes slow
     result = run_crontabber(..., env=wallclock.fixed_env(at("2026-03-28 12:00")))
 
 ``fixed_env`` starts the wall clock at that instant when the process starts; it then
 advances in real time, and the process's children share it. The shim is built once
-per session with ``cc``; without a compiler the fixture skips with the reason, or
+per session with ``cc``; without a compiler ``build`` skips with the reason, or
 fails under CI=true.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .missing import skip_or_fail
 
 SOURCE = Path(__file__).with_name("wallclock_shim.c")
 OFFSET = "CRONTABBER_TEST_WALL_OFFSET"
@@ -58,10 +59,9 @@ class Wallclock:
 def build(directory: Path) -> Path:
     """Compile the shim into ``directory``; skips (fails under CI=true) without ``cc``."""
     if shutil.which("cc") is None:
-        message = "no C compiler (cc) to build the wall clock shim tests/wallclock_shim.c"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(
+            "no C compiler (cc) to build the wall clock shim tests/helpers/wallclock_shim.c"
+        )
     library = directory / "wallclock.so"
     done = subprocess.run(
         ["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(SOURCE), "-ldl"],
@@ -73,9 +73,3 @@ def build(directory: Path) -> Path:
     if done.returncode != 0:
         pytest.fail(f"building the wall clock shim failed:\n{done.stdout}{done.stderr}")
     return library
-
-
-@pytest.fixture(scope="session", name="wallclock")
-def wallclock_fixture(tmp_path_factory: pytest.TempPathFactory) -> Wallclock:
-    """The shim, built once per session."""
-    return Wallclock(build(tmp_path_factory.mktemp("wallclock")))

@@ -14,7 +14,7 @@ from crontabber.mixins import as_backfill_cron_app
 from crontabber.run.runner import Result, Runner
 from crontabber.store import Holder, StateStore
 
-from .conftest import at
+from ..helpers.specs import at
 
 BERLIN = ZoneInfo("Europe/Berlin")
 calls: list[tuple[str, dt.datetime | None]] = []

@@ -34,7 +34,7 @@ from crontabber.store import JobState, StateStore, migrate, open_store
 from crontabber.store import tables as sql
 from crontabber.store.lease import LeasePolicy
 
-from .conftest import at, make_spec
+from ..helpers.specs import at, make_spec
 
 NOW = at("2026-03-01 12:00")
 HOUR = dt.timedelta(hours=1)
@@ -532,7 +532,7 @@ class NotDue(App):
 
 @pytest.mark.postgres
 def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) -> None:
-    from .clitools import run_crontabber, write_config
+    from ..helpers.command import run_crontabber, write_config
 
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     create_original(engine, POSTGRES_ORIGINALS["newer"])
@@ -566,7 +566,7 @@ def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) ->
 
 @pytest.mark.postgres
 def test_auto_migrate_off_says_to_migrate_and_changes_nothing(pg_url: str, tmp_path: Path) -> None:
-    from .clitools import run_crontabber, write_config
+    from ..helpers.command import run_crontabber, write_config
 
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     create_original(engine, POSTGRES_ORIGINALS["older"])

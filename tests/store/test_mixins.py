@@ -33,7 +33,7 @@ from crontabber.resources.transaction_executor import TransactionExecutor
 from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
-from .conftest import make_spec
+from ..helpers.specs import make_spec
 
 SECRET = "pw-that-must-stay-hidden"
 

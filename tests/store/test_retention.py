@@ -64,14 +64,3 @@ def test_no_retention_keeps_every_row(store: StateStore) -> None:
     Runner([], store, log_retention=None).run()
     assert recorder.statements == ["read_states"]
     assert logged_ages(store) == [3650]
-
-
-def test_a_negative_retention_is_one_line(tmp_path) -> None:
-    from .clitools import run_crontabber, write_config
-
-    config = write_config(tmp_path, "", extra="    log_retention_days=-1\n")
-    result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
-    assert result.status == 1
-    assert result.stderr == (
-        "crontabber: crontabber.log_retention_days must not be negative (0 keeps every row)\n"
-    )

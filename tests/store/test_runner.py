@@ -12,7 +12,8 @@ from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore
 from crontabber.store.trace import Recorder
 
-from .conftest import at, hold_claim, make_spec
+from ..helpers.specs import at, make_spec
+from ..helpers.store import hold_claim
 
 NOW = at("2026-03-01 12:00")
 MINUTE = dt.timedelta(minutes=1)

@@ -12,7 +12,8 @@ from crontabber.store import ClaimStatus, Holder, JobState, Outcome, StateStore,
 from crontabber.store import tables as sql
 from crontabber.store.lease import LeasePolicy
 
-from .conftest import at, hold_claim
+from ..helpers.specs import at
+from ..helpers.store import hold_claim
 
 NOW = at("2026-03-01 12:00")
 HOUR = dt.timedelta(hours=1)

@@ -23,10 +23,9 @@ from crontabber.config import configman_edge as config
 from crontabber.config import plain as plain_config
 from crontabber.errors import ConfigError
 
-from .clitools import run_crontabber, write_config
-from .test_startup import import_order, imported_packages
+from ..helpers.command import import_order, imported_packages, run_crontabber, write_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOT_THE_REPOSITORY = {".venv", ".ci-venv", ".git"}
 # Every case is written beside a file of this name, so that +include has something to read.
 INCLUDED = "included.ini"

@@ -16,7 +16,7 @@ from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import UTC, CronSchedule
 from crontabber.jobs.setting import parse_job_entry
 
-from .conftest import at
+from ..helpers.specs import at
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -11,7 +11,7 @@ from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import UTC, CronSchedule, FrequencySchedule, local_instant
 from crontabber.jobs.setting import parse_job_entry, parse_jobs_setting, split_jobs_setting
 
-from .conftest import at
+from ..helpers.specs import at
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

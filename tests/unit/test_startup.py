@@ -6,45 +6,13 @@ which names every module imported, and looks for the heavy ones.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .clitools import run_crontabber, write_config
+from ..helpers.command import import_order, imported_packages, run_crontabber, write_config
 
 DATABASE_LIBRARIES = ("sqlalchemy", "psycopg2", "alembic")
-
-
-def import_order(*args: str, cwd: Path, whole_names: bool = False) -> list[str]:
-    """The top-level packages ``python -m crontabber ARGS`` imports, first import first
-    (``whole_names``: every module, by its dotted name)."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "crontabber", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    order: list[str] = []
-    for line in done.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip()
-            name = name if whole_names else name.split(".")[0]
-            if name not in order:
-                order.append(name)
-    return order
-
-
-def imported_packages(*args: str, cwd: Path) -> set[str]:
-    """The top-level packages ``python -m crontabber ARGS`` imports."""
-    return set(import_order(*args, cwd=cwd))
 
 
 @pytest.mark.parametrize("args", [("--version",), ("-v",), ("--help",)])

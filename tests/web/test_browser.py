@@ -23,11 +23,11 @@ from crontabber.jobs.spec import JobSpec
 from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
-from .test_web import job_specs, populate
+from ..helpers.apps import job_specs, populate
 
 CHROMIUM = os.environ.get("CRONTABBER_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CRONTABBER_CHROMEDRIVER", "/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parent.parent / ".ci-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".ci-artifacts"
 WAIT = 15  # seconds, at most, for anything the page does by itself
 FAILING_BACKGROUND = "rgb(253, 236, 234)"  # --failing-bg in style.css
 

@@ -25,91 +25,19 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from crontabber import App, web
 from crontabber import status as admin
+from crontabber import web
 from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, parse_zone
 from crontabber.jobs.spec import JobSpec
-from crontabber.run.runner import Runner
 from crontabber.store import StateStore, open_store
 from crontabber.web.app import StatusApp
 from crontabber.web.reader import read_only_store
 from crontabber.web.views import Status, schedule_in_words
 
-from .conftest import hold_claim, make_spec
+from ..helpers.apps import EXTRACT_RUNS, HOSTILE_ERROR, HOSTILE_NAME, Extract, job_specs, populate
+from ..helpers.specs import make_spec
 
 UTC = dt.UTC
-HOSTILE_NAME = '<script>alert("name")</script>'
-HOSTILE_ERROR = '<script>alert("error")</script> & <b>bold</b>'
-
-
-class Extract(App):
-    app_name = "extract"
-
-    def run(self) -> None:
-        pass
-
-
-class Load(App):
-    app_name = "load"
-    depends_on = "extract"
-
-    def run(self) -> None:
-        raise ValueError("bad row 42")
-
-
-class Report(App):
-    app_name = "report"
-    depends_on = "load"
-
-    def run(self) -> None:
-        pass
-
-
-class Sweeper(App):
-    app_name = "sweeper"
-
-    def run(self) -> None:
-        pass
-
-
-class Stale(App):
-    app_name = "stale"
-
-    def run(self) -> None:
-        pass
-
-
-class Newcomer(App):
-    app_name = "newcomer"
-
-    def run(self) -> None:
-        pass
-
-
-class Hostile(App):
-    app_name = HOSTILE_NAME
-
-    def run(self) -> None:
-        raise RuntimeError(HOSTILE_ERROR)
-
-
-def job_specs() -> list[JobSpec]:
-    hour, day = dt.timedelta(hours=1), dt.timedelta(days=1)
-    newcomer = make_spec(Newcomer)
-    return [
-        make_spec(Extract, frequency=day),
-        make_spec(Load, frequency=day),
-        make_spec(Report, frequency=day),
-        make_spec(Sweeper),
-        make_spec(Stale, frequency=hour),
-        JobSpec(
-            newcomer.app_name,
-            Newcomer,
-            newcomer.class_path,
-            FrequencySchedule(day, dt.time(3, 0), parse_zone("Europe/Berlin"), "1d"),
-        ),
-        make_spec(Hostile, frequency=day),
-    ]
 
 
 # The state each job is left in by populate().
@@ -122,18 +50,6 @@ EXPECTED = {
     "newcomer": Status.NEVER_RUN,
     HOSTILE_NAME: Status.FAILING,
 }
-EXTRACT_RUNS = 5
-
-
-def populate(store: StateStore, specs: list[JobSpec]) -> None:
-    """Jobs in every state: ok, failing, held back, running elsewhere, late, never run."""
-    now = store.read_snapshot().now
-    runner = Runner([spec for spec in specs if spec.app_name != "newcomer"], store)
-    for hours in range(EXTRACT_RUNS, 0, -1):
-        runner.run(now=now - dt.timedelta(hours=hours), only="extract", force=True)
-    runner.run()  # load fails, report is held back, the others succeed
-    runner.run(now=now - dt.timedelta(hours=3), only="stale", force=True)  # due 2 hours ago
-    hold_claim(store, "sweeper")
 
 
 @dataclass
@@ -515,7 +431,7 @@ def test_names_with_slashes_and_accents_through_the_real_server(sqlite_url: str)
     open_store(sqlite_url).ensure_schema()
     names = ["café/x", "a b%2F", "x/runs"]
     specs = [
-        JobSpec(name, Extract, "tests.test_web.Extract", make_spec(Extract).schedule)
+        JobSpec(name, Extract, make_spec(Extract).class_path, make_spec(Extract).schedule)
         for name in names
     ]
     server = web.start_server(web.create_app(sqlite_url, specs), "127.0.0.1", 0)
@@ -555,12 +471,12 @@ def test_names_with_slashes_and_accents_through_the_real_server(sqlite_url: str)
     ],
 )
 def test_schedules_in_words(schedule: object, words: str) -> None:
-    spec = JobSpec("job", Extract, "tests.test_web.Extract", schedule)  # type: ignore[arg-type]
+    spec = JobSpec("job", Extract, make_spec(Extract).class_path, schedule)  # type: ignore[arg-type]
     assert schedule_in_words(spec) == words
 
 
 def test_the_command_refuses_to_serve_beyond_loopback_without_a_token(tmp_path: Path) -> None:
-    from .clitools import run_crontabber, write_config
+    from ..helpers.command import run_crontabber, write_config
 
     config = write_config(tmp_path, "")
     for command in (["--serve"], ["--daemon", "--web.port=0"]):
@@ -577,7 +493,7 @@ def test_the_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     import time
     import urllib.request
 
-    from .clitools import crontabber_command, run_crontabber, write_config
+    from ..helpers.command import crontabber_command, run_crontabber, write_config
 
     config = write_config(tmp_path, "")
     run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path)  # the page only reads

@@ -1,0 +1,1 @@
+"""The status page: its HTML, JSON and metrics, serving it, and a real browser on it."""
