@@ -1,8 +1,8 @@
 """Benchmark crontabber's own overhead, each figure beside a floor measured in the same run,
 check the targets, and rewrite benchmarks/RESULTS.md (keeping its hand-written analysis).
 
-    python benchmarks/run.py            # everything: about 6 minutes on 2 cores
-    python benchmarks/run.py --quick    # fewer sizes and rounds: about 3 minutes
+    python benchmarks/run.py            # everything: about 4 minutes on 2 cores
+    python benchmarks/run.py --quick    # fewer sizes and rounds: about 2 minutes
     python benchmarks/run.py --scenarios idle,busy --stores postgresql --output -
 
 Scenarios: startup, idle, busy, sharing, daemon, web (see README.md). PostgreSQL
