@@ -1,5 +1,5 @@
-"""Operator hardening of the configuration and the command line: each mistake is one
-line and a documented exit status, and what configman wrote reads back."""
+"""The configuration and the command line as an operator gives them: each mistake is
+one line and a documented exit status, and what configman wrote reads back."""
 
 from __future__ import annotations
 
@@ -8,36 +8,22 @@ from pathlib import Path
 import pytest
 
 from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, noted, write_job_module
 
-JOBS = """
-import os
-
-from configman import Namespace
-
-from crontabber import App
-
-HERE = os.path.dirname(__file__)
-
-
-class Hello(App):
-    app_name = "hello"
-
-    def run(self):
-        with open(os.path.join(HERE, "ran.txt"), "a") as f:
-            f.write(self.app_name + "\\n")
-
-
-class Sum(App):
-    app_name = "sum"
-    required_config = Namespace()
-    required_config.add_option("count", default=3, from_string_converter=int)
-    required_config.add_option("ratio", default=1.5)
-    required_config.add_option("loud", default=False)
-
-    def run(self):
-        with open(os.path.join(HERE, "ran.txt"), "a") as f:
-            f.write(f"sum {self.config.count} {self.config.ratio} {self.config.loud}\\n")
-"""
+JOBS = (
+    Job("Hello", "hello", run="note(self.app_name)"),
+    Job(
+        "Sum",
+        "sum",
+        attributes="""
+            required_config = Namespace()
+            required_config.add_option("count", default=3, from_string_converter=int)
+            required_config.add_option("ratio", default=1.5)
+            required_config.add_option("loud", default=False)
+        """,
+        run='note("sum", self.config.count, self.config.ratio, self.config.loud)',
+    ),
+)
 
 NO_CONFIGURATION = (
     "no configuration found: give one with --admin.conf=FILE, "
@@ -47,13 +33,14 @@ NO_CONFIGURATION = (
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "myjobs.py").write_text(JOBS)
+    write_job_module(
+        tmp_path, "myjobs", *JOBS, imports="from configman import Namespace", notes="ran.txt"
+    )
     return tmp_path
 
 
 def ran(project: Path) -> list[str]:
-    path = project / "ran.txt"
-    return path.read_text().splitlines() if path.exists() else []
+    return noted(project, "ran.txt")
 
 
 # 8. No configuration at all

@@ -21,31 +21,18 @@ from crontabber.run.runner import Runner
 from crontabber.store import StateStore
 
 from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 from ..helpers.specs import at
 from ..helpers.wallclock import Wallclock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
-JOBS = """
-from crontabber import App
-
-class Report(App):
-    app_name = "report"
-
-    def run(self):
-        pass
-
-class Nightly(App):
-    app_name = "nightly"
-
-    def run(self):
-        pass
-"""
+JOBS = (Job("Report", "report"), Job("Nightly", "nightly"))
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "cronjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "cronjobs", *JOBS)
     return tmp_path
 
 
@@ -186,7 +173,7 @@ class Report(App):
 SPEC = JobSpec(
     app_name="report",
     app_class=Report,
-    class_path="tests.test_cron_cli.Report",
+    class_path=f"{__name__}.Report",
     schedule=CronSchedule("0 2 * * MON-FRI", BERLIN),
 )
 SATURDAY = at("2026-03-28 12:00")

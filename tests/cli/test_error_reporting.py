@@ -14,20 +14,17 @@ from pathlib import Path
 import pytest
 
 from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
-JOBS = """
-import os
-
-from crontabber import App
-
-class Boom(App):
-    app_name = "boom"
-
-    def run(self):
+BOOM = Job(
+    "Boom",
+    "boom",
+    run="""
         password = os.environ.get("JOB_PASSWORD", "")
         dsn = "postgresql://ops:" + password + "@db.example/jobs"
         raise ZeroDivisionError("the numbers did not add up")
-"""
+    """,
+)
 
 
 class FakeSentry(http.server.ThreadingHTTPServer):
@@ -78,7 +75,7 @@ def broken_sentry() -> Iterator[FakeSentry]:
 
 
 def project_with_dsn(tmp_path: Path, dsn: str) -> Path:
-    (tmp_path / "boomjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "boomjobs", BOOM)
     return write_config(tmp_path, "boomjobs.Boom|5m", extra=f"[sentry]\n    dsn={dsn}\n")
 
 

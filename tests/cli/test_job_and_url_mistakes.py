@@ -1,4 +1,5 @@
-"""Operator hardening: bad values and bad modules give one line and a documented status."""
+"""Operator mistakes in job modules and in the state database's URL: each is one line
+and a documented exit status, shows no password, and harms nothing else."""
 
 from __future__ import annotations
 
@@ -8,28 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers.command import run_crontabber, write_config
+from ..helpers.command import resource_postgresql, run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
-JOBS = """
-import os
-
-from crontabber import App
-
-HERE = os.path.dirname(__file__)
-
-
-class Hello(App):
-    app_name = "hello"
-
-    def run(self):
-        with open(os.path.join(HERE, "ran.txt"), "a") as f:
-            f.write(self.app_name + "\\n")
-"""
+HELLO = Job("Hello", "hello", run="note(self.app_name)")
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "myjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "myjobs", HELLO, notes="ran.txt")
     return tmp_path
 
 
@@ -49,9 +37,7 @@ def test_a_frequency_too_long_to_compute_is_a_configuration_error(project: Path)
 
 def test_a_class_that_is_not_an_app_is_a_configuration_error(project: Path) -> None:
     """It used to pass --configtest, then fail every run with "Plain() takes no arguments"."""
-    (project / "plainjobs.py").write_text(
-        "class Plain:\n    app_name = 'plain'\n\n    def run(self):\n        pass\n"
-    )
+    write_job_module(project, "plainjobs", Job("Plain", "plain", base=""))
     config = write_config(project, "plainjobs.Plain|5m\nmyjobs.Hello|5m")
     checked = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=project)
     assert checked.status == 1
@@ -101,7 +87,7 @@ def test_a_relative_sqlite_path_is_read_beside_the_config_file(tmp_path: Path) -
     """Like the default file, not against the working directory of the run."""
     project = tmp_path / "project"
     project.mkdir()
-    (project / "myjobs.py").write_text(JOBS)
+    write_job_module(project, "myjobs", HELLO, notes="ran.txt")
     config = write_config(project, "myjobs.Hello|5m", database_url="sqlite:///state/jobs.sqlite")
     (project / "state").mkdir()
     elsewhere = tmp_path / "elsewhere"
@@ -118,18 +104,7 @@ def test_the_state_database_from_resource_postgresql_without_sqlalchemy(
 ) -> None:
     """[resource] [[postgresql]] names the state database; the URL is built, and the
     run made, without importing SQLAlchemy."""
-    import sqlalchemy as sa
-
-    url = sa.make_url(pg_url)
-    extra = f"""
-[resource]
-    [[postgresql]]
-        host={url.host}
-        port={url.port}
-        dbname={url.database}
-        user={url.username}
-"""
-    config = write_config(project, "myjobs.Hello|5m", extra=extra)
+    config = write_config(project, "myjobs.Hello|5m", extra=resource_postgresql(pg_url))
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=project).status == 0
     probe = (
         "import sys\n"
@@ -156,10 +131,7 @@ BROKEN = {
 @pytest.mark.parametrize("how", sorted(BROKEN))
 def test_one_broken_module_affects_only_itself(project: Path, how: str) -> None:
     (project / "brokenjobs.py").write_text(BROKEN[how])
-    (project / "dependentjobs.py").write_text(
-        "from crontabber import App\n\n\nclass Dependent(App):\n    app_name = 'dependent'\n"
-        "    depends_on = 'broken'\n\n    def run(self):\n        pass\n"
-    )
+    write_job_module(project, "dependentjobs", Job("Dependent", "dependent", depends_on="broken"))
     config = write_config(
         project, "brokenjobs.Broken|5m\nmyjobs.Hello|5m\ndependentjobs.Dependent|5m"
     )

@@ -7,42 +7,23 @@ from pathlib import Path
 import pytest
 
 from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
-JOBS = """
-import os
-
-from crontabber import App
-
-
-class Fine(App):
-    app_name = "fine"
-
-    def run(self):
-        pass
-
-
-class Flaky(App):
-    app_name = "flaky"
-
-    def run(self):
-        if os.environ.get("FAIL"):
-            raise RuntimeError("the disk is full")
-
-
-class Dependent(App):
-    app_name = "dependent"
-    depends_on = "flaky"
-
-    def run(self):
-        pass
-"""
-
+JOBS = (
+    Job("Fine", "fine"),
+    Job(
+        "Flaky",
+        "flaky",
+        run='if os.environ.get("FAIL"):\n    raise RuntimeError("the disk is full")',
+    ),
+    Job("Dependent", "dependent", depends_on="flaky"),
+)
 QUIET = {"logging.level": ""}  # the default: not the INFO the other tests ask for
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "quietjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "quietjobs", *JOBS)
     return tmp_path
 
 

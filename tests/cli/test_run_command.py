@@ -3,90 +3,48 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from ..helpers.command import run_crontabber, write_config
+from ..helpers.command import crontabber_command, resource_postgresql, run_crontabber, write_config
+from ..helpers.jobs import Job, noted, write_job_module
 
-JOBS_MODULE = """
-import os
-
-from configman import Namespace
-
-from crontabber import App, BaseCronApp
-
-class Hello(App):
-    app_name = "hello"
-
-    def run(self):
-        with open(os.path.join(os.path.dirname(__file__), "ran.txt"), "a") as f:
-            f.write("hello\\n")
-
-
-class Configured(BaseCronApp):
-    app_name = "configured"
-    depends_on = "hello"
-    required_config = Namespace()
-    required_config.add_option("word", default="default-word")
-
-    def run(self):
-        with open(os.path.join(os.path.dirname(__file__), "ran.txt"), "a") as f:
-            f.write(f"configured {self.config.word}\\n")
-
-
-class Failing(App):
-    app_name = "failing"
-
-    def run(self):
-        raise RuntimeError("it broke")
-
-
-class Slow(App):
-    app_name = "slow"
-
-    def run(self):
-        import time
-        time.sleep(30)
-
-
-class CycleA(App):
-    app_name = "cycle-a"
-    depends_on = "cycle-b"
-
-    def run(self):
-        pass
-
-
-class CycleB(App):
-    app_name = "cycle-b"
-    depends_on = "cycle-a"
-
-    def run(self):
-        pass
-
-
-class NeedsMissing(App):
-    app_name = "needs-missing"
-    depends_on = "nowhere"
-
-    def run(self):
-        pass
-"""
+JOBS = (
+    Job("Hello", "hello", run='note("hello")'),
+    Job(
+        "Configured",
+        "configured",
+        base="BaseCronApp",
+        depends_on="hello",
+        attributes="""
+            required_config = Namespace()
+            required_config.add_option("word", default="default-word")
+        """,
+        run='note("configured", self.config.word)',
+    ),
+    Job("Failing", "failing", run='raise RuntimeError("it broke")'),
+    Job("Slow", "slow", run="time.sleep(30)"),
+    Job("CycleA", "cycle-a", depends_on="cycle-b"),
+    Job("CycleB", "cycle-b", depends_on="cycle-a"),
+    Job("NeedsMissing", "needs-missing", depends_on="nowhere"),
+)
+IMPORTS = "from configman import Namespace\nfrom crontabber import BaseCronApp"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A directory like a user's: a jobs module beside the config file."""
-    (tmp_path / "myjobs.py").write_text(JOBS_MODULE)
+    write_job_module(tmp_path, "myjobs", *JOBS, imports=IMPORTS, notes="ran.txt")
     return tmp_path
 
 
 def ran(project: Path) -> list[str]:
-    path = project / "ran.txt"
-    return path.read_text().splitlines() if path.exists() else []
+    return noted(project, "ran.txt")
 
 
 def test_runs_jobs_beside_the_config_and_keeps_state_in_sqlite(project: Path) -> None:
@@ -235,16 +193,7 @@ def test_unreachable_database_hides_the_password(project: Path) -> None:
 
 @pytest.mark.postgres
 def test_resource_postgresql_keys_select_postgresql(project: Path, pg_url: str) -> None:
-    url = sa.make_url(pg_url)
-    extra = f"""
-        [resource]
-            [[postgresql]]
-                host={url.host}
-                port={url.port}
-                dbname={url.database}
-                user={url.username}
-    """
-    config = write_config(project, "myjobs.Hello|5m", extra=textwrap.dedent(extra))
+    config = write_config(project, "myjobs.Hello|5m", extra=resource_postgresql(pg_url))
     result = run_crontabber(f"--admin.conf={config}", cwd=project)
     assert result.status == 0, result.stderr
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
@@ -257,11 +206,6 @@ def test_resource_postgresql_keys_select_postgresql(project: Path, pg_url: str) 
 
 @pytest.mark.postgres
 def test_exit_3_when_a_due_job_runs_elsewhere(project: Path, pg_url: str) -> None:
-    import subprocess
-    import time
-
-    from ..helpers.command import crontabber_command
-
     config = write_config(project, "myjobs.Slow|5m\nmyjobs.Hello|5m", database_url=pg_url)
     first = subprocess.Popen(
         [*crontabber_command(), f"--admin.conf={config}"], cwd=project, stderr=subprocess.DEVNULL

@@ -18,57 +18,40 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..helpers.command import Completed, crontabber_command, run_crontabber, write_config
+from ..helpers.command import HEARTBEAT, Completed, crontabber_command, run_crontabber, write_config
+from ..helpers.jobs import Job, noted, write_job_module
+from ..helpers.waiting import wait_until
 from ..helpers.wallclock import Wallclock
 
 pytestmark = pytest.mark.postgres
 
 SKEWS = [pytest.param(-120, id="clock-behind"), pytest.param(120, id="clock-ahead")]
 MINUTE = dt.timedelta(minutes=1)
-HEARTBEAT = "    heartbeat_interval=1\n    heartbeat_stale_intervals=3\n"
 TIMEOUT = 60  # seconds, for any one wait
 
-JOBS = """
-import os
-import time
-
-from crontabber import App
-
-HERE = os.path.dirname(__file__)
-
-
-def note(text):
-    with open(os.path.join(HERE, "runs.txt"), "a") as f:
-        f.write(text + "\\n")
-
-
-class Slow(App):
-    app_name = "slow"
-
-    def run(self):
-        note(f"start {os.getpid()}")
-        time.sleep(float(os.environ.get("SLOW_SECONDS", "5")))
-        note(f"end {os.getpid()}")
-
-
-class Minutely(App):
-    app_name = "minutely"
-
-    def run(self):
-        note(f"minutely {os.getpid()}")
-"""
+JOBS = (
+    Job(
+        "Slow",
+        "slow",
+        run="""
+            note(f"start {os.getpid()}")
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "5")))
+            note(f"end {os.getpid()}")
+        """,
+    ),
+    Job("Minutely", "minutely", run='note(f"minutely {os.getpid()}")'),
+)
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "skewjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "skewjobs", *JOBS)
     return tmp_path
 
 
 def runs(project: Path) -> list[str]:
     """runs.txt's lines: ``start PID``, ``end PID``, ``minutely PID``."""
-    path = project / "runs.txt"
-    return path.read_text().splitlines() if path.exists() else []
+    return noted(project)
 
 
 def host(config: Path, project: Path, name: str, env: dict[str, str] | None = None) -> Completed:
@@ -76,15 +59,6 @@ def host(config: Path, project: Path, name: str, env: dict[str, str] | None = No
     return run_crontabber(
         f"--admin.conf={config}", f"--crontabber.host_name={name}", cwd=project, env=env
     )
-
-
-def wait_for(condition, what: str, process: subprocess.Popen) -> None:
-    """Poll ``condition`` until it holds, while ``process`` still runs."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert process.poll() is None, f"the process ended before {what}"
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
 
 
 def row_and_db_now(url: str, name: str) -> tuple[sa.Row, dt.datetime]:
@@ -117,7 +91,12 @@ def test_a_live_claim_by_a_host_with_a_wrong_clock_is_never_taken_over(
         text=True,
     ) as holder:
         try:
-            wait_for(lambda: f"start {holder.pid}" in runs(project), "slow started", holder)
+            wait_until(
+                lambda: f"start {holder.pid}" in runs(project),
+                "slow started",
+                TIMEOUT,
+                process=holder,
+            )
             statuses, deadline = [], time.monotonic() + TIMEOUT
             # Only B's runs that ended while A's job still ran count: once A has recorded
             # "end" it releases its claim and the job is simply not due. SLOW_SECONDS=0: a

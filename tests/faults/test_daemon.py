@@ -15,56 +15,39 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..helpers.command import crontabber_command, run_crontabber, write_config
+from ..helpers.command import run_crontabber, start_crontabber, write_config
+from ..helpers.jobs import Job, noted, write_job_module
 from ..helpers.pgcluster import PgCluster
+from ..helpers.waiting import wait_until
 
-JOBS = """
-import os
-import time
-
-from crontabber import App
-
-HERE = os.path.dirname(__file__)
-
-
-def note(*words):
-    with open(os.path.join(HERE, "marks.txt"), "a") as f:
-        f.write(" ".join(str(word) for word in words) + "\\n")
-
-
-class Marking(App):
-    seconds = 0.0
-
-    def run(self):
-        note("start", self.app_name, os.getpid(), time.time())
-        time.sleep(float(os.environ.get("JOB_SECONDS", self.seconds)))
-        note("end", self.app_name, os.getpid(), time.time())
-
-
-class Tick(Marking):
-    app_name = "tick"
-
-
-class Other(Marking):
-    app_name = "other"
-"""
-JOBS += "\n".join(
-    f"class Shared{n}(Marking):\n    app_name = 'shared-{n}'\n    seconds = 0.3\n" for n in range(6)
+JOBS = (
+    Job(
+        "Marking",
+        attributes="seconds = 0.0",
+        run="""
+            note("start", self.app_name, os.getpid(), time.time())
+            time.sleep(float(os.environ.get("JOB_SECONDS", self.seconds)))
+            note("end", self.app_name, os.getpid(), time.time())
+        """,
+    ),
+    Job("Tick", "tick", base="Marking", run=None),
+    Job("Other", "other", base="Marking", run=None),
+    *(
+        Job(f"Shared{n}", f"shared-{n}", base="Marking", attributes="seconds = 0.3", run=None)
+        for n in range(6)
+    ),
 )
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "daemonjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "daemonjobs", *JOBS, notes="marks.txt")
     return tmp_path
 
 
 def marks(project: Path) -> list[tuple[str, str, int, float]]:
-    path = project / "marks.txt"
-    if not path.exists():
-        return []
     found = []
-    for line in path.read_text().splitlines():
+    for line in noted(project, "marks.txt"):
         what, app, pid, when = line.split()
         found.append((what, app, int(pid), float(when)))
     return found
@@ -74,22 +57,8 @@ def starts(project: Path, app: str) -> list[float]:
     return [when for what, name, _, when in marks(project) if what == "start" and name == app]
 
 
-def wait_until(condition, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.02)
-
-
 def daemon(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*crontabber_command(), f"--admin.conf={config}", "--daemon", *args],
-        cwd=project,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_crontabber(config, project, "--daemon", *args, env=env)
 
 
 def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> tuple[int, str]:

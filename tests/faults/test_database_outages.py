@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,27 +19,18 @@ from crontabber.store import ClaimStatus, Holder, StateStore, open_store
 from crontabber.store.lease import LeasePolicy
 from crontabber.store.trace import traced_connect
 
-from ..helpers.command import HEARTBEAT, run_crontabber, start_crontabber, write_config
+from ..helpers.command import HEARTBEAT, run_crontabber, write_config
+from ..helpers.command import start_crontabber as start
 from ..helpers.jobs import fault_runs as runs
-from ..helpers.jobs import write_fault_jobs
+from ..helpers.jobs import wait_for_start, write_fault_jobs
 from ..helpers.pgcluster import PgCluster
 from ..helpers.store import state_of, terminate
-from ..helpers.waiting import wait_until
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A directory like a user's: the fault jobs beside the config file."""
-    write_fault_jobs(tmp_path)
-    return tmp_path
-
-
-def start(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return start_crontabber(config, project, *args, env=env)
-
-
-def wait_for_start(project: Path, timeout: float = 30) -> None:
-    wait_until(lambda: "start" in runs(project), "the job started", timeout)
+    """A directory like a user's: the fault jobs (tests/helpers/jobs.py) beside its config."""
+    return write_fault_jobs(tmp_path).parent
 
 
 SECOND = dt.timedelta(seconds=1)

@@ -18,29 +18,31 @@ import sqlalchemy as sa
 
 from ..helpers import script
 from ..helpers.command import write_config
+from ..helpers.jobs import Job, write_job_module
 
 PROCESSES = 8
 
-JOBS_MODULE = """
-import os
-import time
-
-from crontabber import App
-
-
-class Recorder(App):
-    def run(self):
-        time.sleep(0.02)
-        path = os.path.join(os.environ["RUNS_DIR"], "runs-" + os.environ["ROUND"] + ".txt")
-        with open(path, "a") as f:
-            f.write(f"{self.app_name} {os.getpid()}\\n")
-
-"""
 JOB_NAMES = [f"job{i}" for i in range(6)]
-JOBS_MODULE += "\n".join(
-    f"class Job{i}(Recorder):\n    app_name = 'job{i}'\n"
-    + ("    depends_on = 'job0'\n" if i in (3, 4) else "")
-    for i in range(6)
+JOBS = (
+    Job(
+        "Recorder",
+        run="""
+            time.sleep(0.02)
+            path = os.path.join(os.environ["RUNS_DIR"], "runs-" + os.environ["ROUND"] + ".txt")
+            with open(path, "a") as f:
+                f.write(f"{self.app_name} {os.getpid()}\\n")
+        """,
+    ),
+    *(
+        Job(
+            f"Job{i}",
+            f"job{i}",
+            base="Recorder",
+            depends_on="job0" if i in (3, 4) else None,
+            run=None,
+        )
+        for i in range(6)
+    ),
 )
 
 
@@ -106,7 +108,7 @@ def exercise(project: Path, config: Path, engine: sa.Engine, rounds: int) -> Non
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "recorder.py").write_text(JOBS_MODULE)
+    write_job_module(tmp_path, "recorder", *JOBS)
     return tmp_path
 
 

@@ -25,40 +25,32 @@ import sqlalchemy as sa
 
 from ..helpers import script
 from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
 WORKERS = int(os.environ.get("CRONTABBER_HAMMER_WORKERS", "16"))
 ROUNDS = int(os.environ.get("CRONTABBER_HAMMER_ROUNDS", "50"))
 JOBS = 10
 
-JOB_MODULE = """
-import os
-import time
-
-from crontabber import App
-
-HERE = os.path.dirname(__file__)
-
-
-class Hammered(App):
-    def run(self):
-        round_number = os.environ["ROUND"]
-        self.note("start", round_number)
-        marker = os.path.join(HERE, f"crash-{self.app_name}-{round_number}")
-        if "HAMMER_NO_CRASH" not in os.environ and hash((self.app_name, round_number)) % 9 == 0:
-            try:
-                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                pass  # crash once per job and round, not on the recovery
-            else:
-                os._exit(70)
-        time.sleep(0.005)
-        self.note("end", round_number)
-
-    def note(self, what, round_number):
-        with open(os.path.join(HERE, "runs.txt"), "a") as f:
-            f.write(f"{what} {self.app_name} {round_number} {os.getpid()} {time.time()}\\n")
-"""
-JOB_MODULE += "\n".join(f"class Job{i}(Hammered):\n    app_name = 'job{i}'\n" for i in range(JOBS))
+JOB_CLASSES = (
+    Job(
+        "Hammered",
+        run="""
+            round_number = os.environ["ROUND"]
+            note("start", self.app_name, round_number, os.getpid(), time.time())
+            marker = os.path.join(HERE, f"crash-{self.app_name}-{round_number}")
+            if "HAMMER_NO_CRASH" not in os.environ and hash((self.app_name, round_number)) % 9 == 0:
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    pass  # crash once per job and round, not on the recovery
+                else:
+                    os._exit(70)
+            time.sleep(0.005)
+            note("end", self.app_name, round_number, os.getpid(), time.time())
+        """,
+    ),
+    *(Job(f"Job{i}", f"job{i}", base="Hammered", run=None) for i in range(JOBS)),
+)
 
 
 def spawn(config: Path, directory: Path, worker: str, first: int) -> subprocess.Popen:
@@ -139,7 +131,7 @@ def executions_of(runs_file: Path) -> tuple[dict[str, list], collections.Counter
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_hammer(tmp_path: Path, pg_url: str) -> None:
-    (tmp_path / "hammerjobs.py").write_text(JOB_MODULE)
+    write_job_module(tmp_path, "hammerjobs", *JOB_CLASSES)
     config = write_config(
         tmp_path, "\n".join(f"hammerjobs.Job{i}|1h" for i in range(JOBS)), database_url=pg_url
     )

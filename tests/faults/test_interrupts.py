@@ -13,26 +13,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..helpers.command import run_crontabber, start_crontabber, write_config
+from ..helpers.command import run_crontabber, write_config
+from ..helpers.command import start_crontabber as start
 from ..helpers.jobs import fault_runs as runs
-from ..helpers.jobs import write_fault_jobs
+from ..helpers.jobs import wait_for_start, write_fault_jobs
 from ..helpers.store import state_of, waiting_on_a_lock
 from ..helpers.waiting import wait_until
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A directory like a user's: the fault jobs beside the config file."""
-    write_fault_jobs(tmp_path)
-    return tmp_path
-
-
-def start(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return start_crontabber(config, project, *args, env=env)
-
-
-def wait_for_start(project: Path, timeout: float = 30) -> None:
-    wait_until(lambda: "start" in runs(project), "the job started", timeout)
+    """A directory like a user's: the fault jobs (tests/helpers/jobs.py) beside its config."""
+    return write_fault_jobs(tmp_path).parent
 
 
 @pytest.mark.postgres
@@ -75,7 +67,7 @@ def test_a_signal_while_the_last_outcome_is_written_is_not_lost(
     """Reproduction 6: the signal arrives while the outcome write waits for a row lock."""
     config = write_config(project, "faultjobs.Gate|5m", database_url=pg_url)
     process = start(config, project)
-    wait_until(lambda: "start" in runs(project), "the job started")
+    wait_for_start(project)
     database = sa.make_url(pg_url).database
     with pg_admin_engine.connect() as admin:
         locker = sa.create_engine(pg_url, poolclass=sa.NullPool)

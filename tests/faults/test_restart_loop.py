@@ -34,7 +34,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..helpers.command import crontabber_command, write_config
+from ..helpers.command import HEARTBEAT, crontabber_command, write_config
+from ..helpers.jobs import Job, write_job_module
 from ..helpers.pgcluster import PgCluster
 
 SEED = int(os.environ.get("CRONTABBER_RESTART_SEED", "20260301"))
@@ -45,37 +46,28 @@ DUE_EVERY = 2.2  # seconds between one batch becoming due and the next
 LONG_EVERY = 4  # every fourth job outlasts the lease window: only its heartbeats keep it
 LOOP_SECONDS = 62.0  # of stopping and starting the server
 RUN_TIMEOUT = 90.0  # for one crontabber run: far beyond its 60 s of retries
-HEARTBEAT = "    heartbeat_interval=1\n    heartbeat_stale_intervals=3\n"
 ABANDONED = "crontabber.Abandoned"
 
-JOB_MODULE = """
-import os
-import random
-import time
-
-from crontabber import App
-
-MARKERS = os.path.join(os.path.dirname(__file__), "markers.txt")
-
-
-def note(what, app_name):
-    with open(MARKERS, "a") as f:
-        f.write(f"{what} {app_name} {os.getpid()} {time.monotonic()}\\n")
-        f.flush()
-
-
-class Body(App):
-    seconds = (1.0, 3.0)
-
-    def run(self):
-        note("start", self.app_name)
-        time.sleep(random.Random(self.app_name).uniform(*self.seconds))
-        note("end", self.app_name)
-"""
-JOB_MODULE += "".join(
-    f"\n\nclass Job{i:02}(Body):\n    app_name = 'job{i:02}'\n"
-    + ("    seconds = (4.0, 6.0)\n" if i % LONG_EVERY == LONG_EVERY - 1 else "")
-    for i in range(APPS)
+JOB_CLASSES = (
+    Job(
+        "Body",
+        attributes="seconds = (1.0, 3.0)",
+        run="""
+            note("start", self.app_name, os.getpid(), time.monotonic())
+            time.sleep(random.Random(self.app_name).uniform(*self.seconds))
+            note("end", self.app_name, os.getpid(), time.monotonic())
+        """,
+    ),
+    *(
+        Job(
+            f"Job{i:02}",
+            f"job{i:02}",
+            base="Body",
+            attributes="seconds = (4.0, 6.0)" if i % LONG_EVERY == LONG_EVERY - 1 else "",
+            run=None,
+        )
+        for i in range(APPS)
+    ),
 )
 APP_NAMES = [f"job{i:02}" for i in range(APPS)]
 
@@ -263,7 +255,9 @@ def bad_runs(runs: list[Run]) -> list[str]:
 @pytest.mark.slow
 def test_restart_loop(tmp_path: Path, private_cluster: PgCluster) -> None:
     cluster = private_cluster
-    (tmp_path / "restartjobs.py").write_text(JOB_MODULE)
+    write_job_module(
+        tmp_path, "restartjobs", *JOB_CLASSES, imports="import random", notes="markers.txt"
+    )
     jobs = "\n".join(f"restartjobs.Job{i:02}|1h" for i in range(APPS))
     config = write_config(tmp_path, jobs, extra=HEARTBEAT, database_url=cluster.url)
     command = [*crontabber_command(), f"--admin.conf={config}"]

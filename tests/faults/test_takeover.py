@@ -22,10 +22,10 @@ from ..helpers.command import (
     HEARTBEAT,
     crontabber_command,
     run_crontabber,
-    start_crontabber,
     write_config,
 )
-from ..helpers.jobs import Job, write_fault_jobs, write_job_module
+from ..helpers.command import start_crontabber as start
+from ..helpers.jobs import Job, wait_for_start, write_fault_jobs, write_job_module
 from ..helpers.jobs import fault_runs as runs
 from ..helpers.store import state_of, waiting_on_a_lock
 from ..helpers.waiting import wait_until
@@ -33,17 +33,25 @@ from ..helpers.waiting import wait_until
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A directory like a user's: the fault jobs beside the config file."""
-    write_fault_jobs(tmp_path)
-    return tmp_path
+    """A directory like a user's: the fault jobs (tests/helpers/jobs.py) beside its config."""
+    return write_fault_jobs(tmp_path).parent
 
 
-def start(config: Path, project: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return start_crontabber(config, project, *args, env=env)
+def runs_elsewhere_while_it_runs(config: Path, project: Path) -> list[int]:
+    """Run the command as host-b again and again until the job has noted its end; the exit
+    statuses of the runs that ended while it still ran.
 
-
-def wait_for_start(project: Path, timeout: float = 30) -> None:
-    wait_until(lambda: "start" in runs(project), "the job started", timeout)
+    Only those count: once the holder has noted "end" its claim is released and the
+    job is simply not due, whether or not the holder process has exited yet.
+    """
+    statuses = []
+    while "end" not in runs(project):
+        result = run_crontabber(
+            f"--admin.conf={config}", "--crontabber.host_name=host-b", cwd=project
+        )
+        if "end" not in runs(project):
+            statuses.append(result.status)
+    return statuses
 
 
 @pytest.mark.postgres
@@ -99,16 +107,7 @@ def test_a_live_holder_with_a_fresh_heartbeat_is_never_taken_over(
     config = write_config(project, "faultjobs.Slow|5m", database_url=pg_url, extra=HEARTBEAT)
     holder = start(config, project, "--crontabber.host_name=host-a", env={"SLOW_SECONDS": "5"})
     wait_for_start(project)
-    statuses = []
-    # For 5 s, longer than the 3 s stale window. Only runs that ended while the job was
-    # still running count: once the holder has recorded "end" its claim is released and
-    # the job is simply not due, whether or not the holder process has exited yet.
-    while "end" not in runs(project):
-        result = run_crontabber(
-            f"--admin.conf={config}", "--crontabber.host_name=host-b", cwd=project
-        )
-        if "end" not in runs(project):
-            statuses.append(result.status)
+    statuses = runs_elsewhere_while_it_runs(config, project)  # for 5 s: longer than the window
     holder.communicate()
     assert holder.returncode == 0
     assert statuses and set(statuses) == {3}
@@ -135,14 +134,8 @@ def test_a_first_claim_delayed_by_a_lock_is_never_taken_over(
         time.sleep(5)
         inserting.rollback()
     blocker.dispose()
-    wait_until(lambda: "start" in runs(project), "the job started")
-    statuses = []
-    while "end" not in runs(project):
-        other = run_crontabber(
-            f"--admin.conf={config}", "--crontabber.host_name=host-b", cwd=project
-        )
-        if "end" not in runs(project):
-            statuses.append(other.status)
+    wait_for_start(project)
+    statuses = runs_elsewhere_while_it_runs(config, project)
     _, stderr = holder.communicate(timeout=60)
     assert holder.returncode == 0, stderr
     assert runs(project) == ["start", "end"], "the live run was taken over"

@@ -21,6 +21,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from .waiting import wait_until
+
 TEMPLATE = '''\
 """Jobs written by a test (tests/helpers/jobs.py)."""
 
@@ -164,3 +166,8 @@ def fault_runs(directory: Path, app: str | None = None) -> list[str]:
     """The start and end marks the fault jobs noted, of one app or of all."""
     lines = [line.split() for line in noted(directory)]
     return [words[0] for words in lines if app is None or words[1] == app]
+
+
+def wait_for_start(directory: Path, timeout: float = 30) -> None:
+    """Wait until a fault job in ``directory`` has noted its start."""
+    wait_until(lambda: "start" in fault_runs(directory), "the job started", timeout)

@@ -34,6 +34,8 @@ from crontabber.store import JobState, StateStore, migrate, open_store
 from crontabber.store import tables as sql
 from crontabber.store.lease import LeasePolicy
 
+from ..helpers.command import run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 from ..helpers.specs import at, make_spec
 
 NOW = at("2026-03-01 12:00")
@@ -513,27 +515,14 @@ def test_an_unreachable_database_is_one_line() -> None:
 
 # -- the command line -----------------------------------------------------------------
 
-CLI_JOBS = """
-from crontabber import App
-
-class Due(App):
-    app_name = "due"
-
-    def run(self):
-        pass
-
-class NotDue(App):
-    app_name = "not-due"
-
-    def run(self):
-        raise AssertionError("not due: must not run")
-"""
+CLI_JOBS = (
+    Job("Due", "due"),
+    Job("NotDue", "not-due", run='raise AssertionError("not due: must not run")'),
+)
 
 
 @pytest.mark.postgres
 def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) -> None:
-    from ..helpers.command import run_crontabber, write_config
-
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     create_original(engine, POSTGRES_ORIGINALS["newer"])
     with engine.begin() as conn:  # the original's schedule, relative to the real clock
@@ -544,7 +533,7 @@ def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) ->
             "UPDATE crontabber SET next_run = now() - interval '1 hour' WHERE app_name = 'due'"
         )
         logs_before = conn.exec_driver_sql("SELECT count(*) FROM crontabber_log").scalar()
-    (tmp_path / "adopted.py").write_text(CLI_JOBS)
+    write_job_module(tmp_path, "adopted", *CLI_JOBS)
     config = write_config(
         tmp_path,
         "adopted.Due|1h\nadopted.NotDue|1d",
@@ -566,11 +555,9 @@ def test_the_command_adopts_an_original_database(pg_url: str, tmp_path: Path) ->
 
 @pytest.mark.postgres
 def test_auto_migrate_off_says_to_migrate_and_changes_nothing(pg_url: str, tmp_path: Path) -> None:
-    from ..helpers.command import run_crontabber, write_config
-
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     create_original(engine, POSTGRES_ORIGINALS["older"])
-    (tmp_path / "adopted.py").write_text(CLI_JOBS)
+    write_job_module(tmp_path, "adopted", *CLI_JOBS)
     config = write_config(
         tmp_path, "adopted.Due|1h", database_url=pg_url, extra="    auto_migrate=False\n"
     )

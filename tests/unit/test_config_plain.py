@@ -24,6 +24,7 @@ from crontabber.config import plain as plain_config
 from crontabber.errors import ConfigError
 
 from ..helpers.command import import_order, imported_packages, run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_THE_REPOSITORY = {".venv", ".ci-venv", ".git"}
@@ -343,85 +344,23 @@ def unique(modules: list[str], stem: str) -> str:
     return name
 
 
-JOBS = """
-from crontabber import App
-
-
-class Hourly(App):
-    app_name = "hourly"
-
-    def run(self):
-        pass
-
-
-class Nightly(App):
-    app_name = "nightly"
-    depends_on = "hourly"
-
-    def run(self):
-        pass
-
-
-class Berlin(App):
-    app_name = "berlin"
-    depends_on = ("hourly", "nightly")
-    max_runtime = 60
-
-    def run(self):
-        pass
-
-
-class Weekdays(App):
-    app_name = "weekdays"
-
-    def run(self):
-        pass
-
-
-class Quick(App):
-    app_name = "quick"
-
-    def run(self):
-        pass
-
-
-class Ping(App):
-    app_name = "ping"
-    depends_on = "pong"
-
-    def run(self):
-        pass
-
-
-class Pong(App):
-    app_name = "pong"
-    depends_on = "ping"
-
-    def run(self):
-        pass
-
-
-class Orphan(App):
-    app_name = "orphan"
-    depends_on = "nobody"
-
-    def run(self):
-        pass
-
-
-class NoName(App):
-    def run(self):
-        pass
-
-
-class NotAJob:
-    app_name = "not_a_job"
-"""
+JOBS = (
+    Job("Hourly", "hourly"),
+    Job("Nightly", "nightly", depends_on="hourly"),
+    Job("Berlin", "berlin", depends_on=("hourly", "nightly"), attributes="max_runtime = 60"),
+    Job("Weekdays", "weekdays"),
+    Job("Quick", "quick"),
+    Job("Ping", "ping", depends_on="pong"),
+    Job("Pong", "pong", depends_on="ping"),
+    Job("Orphan", "orphan", depends_on="nobody"),
+    Job("NoName"),
+    Job("NotAJob", "not_a_job", base="", run=None),
+)
 
 
 def job_module(directory: Path, modules: list[str]) -> str:
     name = unique(modules, "plainjobs")
-    (directory / f"{name}.py").write_text(JOBS)
+    write_job_module(directory, name, *JOBS)
     return name
 
 
@@ -883,19 +822,14 @@ def test_a_file_that_is_not_utf8_goes_to_configman(tmp_path: Path) -> None:
     assert plain_config.read([f"--admin.conf={path}"], "unused.ini", environ={}) is None
 
 
-WITH_OPTIONS = """
-import crontabber
-from configman import Namespace
-
-
-class WithOptions(crontabber.App):
-    app_name = "with_options"
-    required_config = Namespace()
-    required_config.add_option("x", default=1)
-
-    def run(self):
-        pass
-"""
+WITH_OPTIONS = Job(
+    "WithOptions",
+    "with_options",
+    attributes="""
+        required_config = Namespace()
+        required_config.add_option("x", default=1)
+    """,
+)
 
 
 def test_a_job_with_options_of_its_own_goes_to_configman(
@@ -903,7 +837,7 @@ def test_a_job_with_options_of_its_own_goes_to_configman(
 ) -> None:
     plain_module = job_module(tmp_path, modules)
     module = unique(modules, "optionjobs")
-    (tmp_path / f"{module}.py").write_text(WITH_OPTIONS)
+    write_job_module(tmp_path, module, WITH_OPTIONS, imports="from configman import Namespace")
     path = tmp_path / "crontabber.ini"
     path.write_text(
         f"[crontabber]\n    jobs = '''\n        {plain_module}.Hourly|1h\n"
@@ -919,24 +853,13 @@ def test_a_job_with_options_of_its_own_goes_to_configman(
 # 4. The real command
 
 
-PROBE = """
-import os
-
-import MARKER  # an import statement: -X importtime names it (import_module it does not)
-
-from crontabber import App
-
-
-class Probe(App):
-    app_name = "probe"
-
-    def run(self):
-        line = (
-            f"{self.config.logger.name} {type(self.config).__name__} {self.config.max_runtime}"
-        )
-        with open(os.path.join(os.path.dirname(__file__), "probe.txt"), "a") as f:
-            f.write(line + "\\n")
-"""
+# It notes what its config is; it imports a module of its own, which -X importtime
+# names (as it does not name a module imported through import_module).
+PROBE = Job(
+    "Probe",
+    "probe",
+    run="note(self.config.logger.name, type(self.config).__name__, self.config.max_runtime)",
+)
 
 
 def test_a_tick_runs_its_job_without_configman_reading_first(
@@ -947,7 +870,9 @@ def test_a_tick_runs_its_job_without_configman_reading_first(
     configs = {}
     for directory in (fast, slow):
         directory.mkdir()
-        (directory / f"{module}.py").write_text(PROBE.replace("MARKER", f"{module}_marker"))
+        write_job_module(
+            directory, module, PROBE, imports=f"import {module}_marker", notes="probe.txt"
+        )
         (directory / f"{module}_marker.py").write_text("")
         configs[directory] = write_config(directory, f"{module}.Probe|1d")
     # The plain path: the job's module is imported before configman, which only

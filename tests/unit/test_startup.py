@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..helpers.command import import_order, imported_packages, run_crontabber, write_config
+from ..helpers.jobs import Job, write_job_module
 
 DATABASE_LIBRARIES = ("sqlalchemy", "psycopg2", "alembic")
 
@@ -24,23 +25,10 @@ def test_version_and_help_import_no_database_library(tmp_path: Path, args: tuple
 
 NOT_IN_A_TICK = ("sqlalchemy", "alembic", "sentry_sdk")
 
-JOBS = """
-from crontabber import App
-
-
-class Fine(App):
-    app_name = "fine"
-
-    def run(self):
-        pass
-
-
-class Failing(App):
-    app_name = "failing"
-
-    def run(self):
-        raise RuntimeError("reported, but with no DSN not to Sentry")
-"""
+JOBS = (
+    Job("Fine", "fine"),
+    Job("Failing", "failing", run='raise RuntimeError("reported, but with no DSN not to Sentry")'),
+)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
@@ -48,7 +36,7 @@ def test_a_tick_imports_neither_sqlalchemy_nor_alembic_nor_sentry(
     tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     """Due jobs, a failing one included, and then an idle tick, on a current schema."""
-    (tmp_path / "tickjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "tickjobs", *JOBS)
     url = request.getfixturevalue("pg_url") if store == "postgres" else ""
     config = write_config(tmp_path, "tickjobs.Fine|5m\ntickjobs.Failing|5m", database_url=url)
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
@@ -60,7 +48,7 @@ def test_a_tick_imports_neither_sqlalchemy_nor_alembic_nor_sentry(
 
 
 def test_a_tick_with_a_sentry_dsn_imports_sentry_only_for_a_failure(tmp_path: Path) -> None:
-    (tmp_path / "tickjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "tickjobs", *JOBS)
     dsn = "[sentry]\n    dsn=https://key@127.0.0.1:9/1\n"
     config = write_config(tmp_path, "tickjobs.Fine|5m", extra=dsn)
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
@@ -84,7 +72,7 @@ NOT_IN_AN_IDLE_TICK = (
 
 
 def test_an_idle_tick_imports_only_what_it_needs(tmp_path: Path, pg_url: str) -> None:
-    (tmp_path / "tickjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "tickjobs", *JOBS)
     config = write_config(tmp_path, "tickjobs.Fine|1d", database_url=pg_url)
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
     assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0  # it ran
@@ -94,16 +82,12 @@ def test_an_idle_tick_imports_only_what_it_needs(tmp_path: Path, pg_url: str) ->
 
 
 def test_a_job_with_options_of_its_own_is_read_through_configman(tmp_path: Path) -> None:
-    (tmp_path / "optjobs.py").write_text(
-        "from configman import Namespace\n"
-        "from crontabber import App\n\n\n"
-        "class WithOptions(App):\n"
-        "    app_name = 'with-options'\n"
-        "    required_config = Namespace()\n"
-        "    required_config.add_option('count', default=1)\n\n"
-        "    def run(self):\n"
-        "        pass\n"
+    with_options = Job(
+        "WithOptions",
+        "with-options",
+        attributes="required_config = Namespace()\nrequired_config.add_option('count', default=1)",
     )
+    write_job_module(tmp_path, "optjobs", with_options, imports="from configman import Namespace")
     config = write_config(tmp_path, "optjobs.WithOptions|1d")
     assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0
     packages = imported_packages(f"--admin.conf={config}", cwd=tmp_path)
@@ -128,7 +112,7 @@ def documented_tick_modules() -> set[str]:
 def test_the_package_docstring_names_every_module_an_idle_tick_imports(
     tmp_path: Path, pg_url: str
 ) -> None:
-    (tmp_path / "tickjobs.py").write_text(JOBS)
+    write_job_module(tmp_path, "tickjobs", *JOBS)
     config = write_config(tmp_path, "tickjobs.Fine|1d", database_url=pg_url)
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
     assert run_crontabber(f"--admin.conf={config}", cwd=tmp_path).status == 0  # it ran
