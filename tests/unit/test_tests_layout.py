@@ -60,6 +60,12 @@ def test_every_folder_is_a_package(folder: str) -> None:
     assert (TESTS / folder / "__init__.py").is_file()
 
 
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_folder_has_tests(folder: str) -> None:
+    """.ci/run runs tests/faults apart from the rest: neither may select nothing."""
+    assert list((TESTS / folder).glob("test_*.py")), folder
+
+
 @pytest.mark.parametrize("path", TEST_MODULES, ids=lambda path: str(path.relative_to(TESTS)))
 def test_no_test_module_imports_another_or_a_conftest(path: Path) -> None:
     others = imported_tests(path)
