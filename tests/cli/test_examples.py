@@ -9,7 +9,7 @@ from crontabber.config import configman_edge as config
 from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
-from ..helpers.command import run_crontabber
+from ..helpers.command import crontabber_command, run_crontabber
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {"hello", "after-hello", "greeting", "daily-summary", "disk-usage", "weekday-report"}
@@ -45,8 +45,6 @@ def test_the_daemon_example_pulses_and_stops_on_sigint(tmp_path: Path) -> None:
     import signal
     import subprocess
     import time
-
-    from ..helpers.command import crontabber_command
 
     state = tmp_path / "state.sqlite"
     process = subprocess.Popen(

@@ -34,6 +34,7 @@ from crontabber.run.runner import Result, Runner
 from crontabber.store import open_store
 
 from ..helpers.specs import make_spec
+from ..helpers.waiting import wait_until
 
 SECRET = "pw-that-must-stay-hidden"
 
@@ -104,18 +105,11 @@ def backend_pid(connection: Any) -> int:
         return cursor.fetchone()[0]
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def terminate(admin: Any, pid: int) -> None:
     """Kill a backend from another connection, and wait until it is gone."""
     with admin.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    wait_until(lambda: pid not in other_backends(admin))
+    wait_until(lambda: pid not in other_backends(admin), f"backend {pid} is gone", timeout=10)
 
 
 def other_backends(admin: Any) -> list[int]:
@@ -240,7 +234,7 @@ def test_connections_are_closed_after_run(
     else:
         app.run()
     assert all(connection.closed for connection in app.connections)
-    wait_until(lambda: other_backends(admin) == [])
+    wait_until(lambda: other_backends(admin) == [], "every connection is closed", timeout=10)
 
 
 def test_connection_as_argument_leaves_commits_to_run(pg_url: str, admin: Any) -> None:

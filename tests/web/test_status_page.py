@@ -35,6 +35,7 @@ from crontabber.web.reader import read_only_store
 from crontabber.web.views import Status, schedule_in_words
 
 from ..helpers.apps import EXTRACT_RUNS, HOSTILE_ERROR, HOSTILE_NAME, Extract, job_specs, populate
+from ..helpers.command import crontabber_command, run_crontabber, write_config
 from ..helpers.specs import make_spec
 
 UTC = dt.UTC
@@ -476,7 +477,6 @@ def test_schedules_in_words(schedule: object, words: str) -> None:
 
 
 def test_the_command_refuses_to_serve_beyond_loopback_without_a_token(tmp_path: Path) -> None:
-    from ..helpers.command import run_crontabber, write_config
 
     config = write_config(tmp_path, "")
     for command in (["--serve"], ["--daemon", "--web.port=0"]):
@@ -492,8 +492,6 @@ def test_the_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     import socket
     import time
     import urllib.request
-
-    from ..helpers.command import crontabber_command, run_crontabber, write_config
 
     config = write_config(tmp_path, "")
     run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path)  # the page only reads
