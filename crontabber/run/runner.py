@@ -308,6 +308,7 @@ class Runner:
                 error=error,
                 last_success=last_success,
             )
+            self._heartbeat.finishing(holder)
             new_state = self.store.finish(spec.app_name, holder, outcome)
         if new_state is not None:
             states[spec.app_name] = new_state

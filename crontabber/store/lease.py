@@ -136,6 +136,9 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._current: tuple[str, Any] | None = None
         self._lost: set[str] = set()
+        # Claims whose outcome is being written: that write releases the claim, so a
+        # beat that finds it gone then is no news (the write says if it was taken over).
+        self._finishing: set[str] = set()
 
     def __enter__(self) -> Heartbeat:
         return self
@@ -159,6 +162,11 @@ class Heartbeat:
         finally:
             self._current = None
 
+    def finishing(self, holder: Any) -> None:
+        """The outcome of ``holder``'s claim is about to be written: beats go on until
+        it is committed, but one that finds the claim released says nothing."""
+        self._finishing.add(holder.token)
+
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             current = self._current
@@ -170,6 +178,6 @@ class Heartbeat:
             except Exception as exc:
                 log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
                 continue
-            if not held and holder.token not in self._lost:
+            if not held and holder.token not in self._lost | self._finishing:
                 self._lost.add(holder.token)
                 log.warning("%s: the claim was taken over by another process", app_name)
