@@ -29,7 +29,7 @@ not at all):
     crontabber.config, .config.configman_compat, .config.configman_edge,
         .config.job_config, .config.jobs_option, .config.options,
         .config.plain, .config.settings
-    crontabber.db, .db.connect, .db.retry, .db.url
+    crontabber.db, .db.connect, .db.deadline, .db.retry, .db.url
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
     crontabber.record

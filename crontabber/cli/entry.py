@@ -107,7 +107,10 @@ def _with_store(settings: Settings, command: Callable[..., int], *args: object) 
 
     # The schema is checked with the first read (and migrated if need be).
     store = open_store(
-        settings.database_url, retry_for=settings.state_retry, auto_migrate=settings.auto_migrate
+        settings.database_url,
+        retry_for=settings.state_retry,
+        timeout=settings.state_timeout,
+        auto_migrate=settings.auto_migrate,
     )
     try:
         return command(settings, store, *args)

@@ -108,6 +108,13 @@ OPTIONS = (
         "how long writes to the state database are retried through connection trouble",
     ),
     Option(
+        "crontabber.state_timeout_seconds",
+        10.0,
+        "float",
+        "how long one statement to the state database may go unanswered before its "
+        "connection is given up and the statement retried on a new one; 0: no limit",
+    ),
+    Option(
         "crontabber.auto_migrate",
         True,
         "bool",

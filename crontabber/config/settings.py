@@ -53,6 +53,7 @@ class Settings:
     heartbeat_stale_intervals: int = 3
     host_name: str = ""
     state_retry: dt.timedelta = dt.timedelta(seconds=60)
+    state_timeout: dt.timedelta | None = dt.timedelta(seconds=10)  # None: no deadline
     auto_migrate: bool = True
     daemon_poll: dt.timedelta = dt.timedelta(seconds=10)
     daemon_shutdown_grace: dt.timedelta = dt.timedelta(seconds=30)
@@ -142,6 +143,8 @@ def settings_from(raw: RawConfig) -> Settings:
         )
     if config.crontabber.log_retention_days < 0:
         raise ConfigError("crontabber.log_retention_days must not be negative (0 keeps every row)")
+    if config.crontabber.state_timeout_seconds < 0:
+        raise ConfigError("crontabber.state_timeout_seconds must not be negative (0: no limit)")
     if config.crontabber.max_ongoing_age_hours <= 0:
         raise ConfigError("crontabber.max_ongoing_age_hours must be positive")
     return Settings(
@@ -161,6 +164,11 @@ def settings_from(raw: RawConfig) -> Settings:
         heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
         host_name=config.crontabber.host_name,
         state_retry=dt.timedelta(seconds=config.crontabber.state_retry_seconds),
+        state_timeout=(
+            dt.timedelta(seconds=config.crontabber.state_timeout_seconds)
+            if config.crontabber.state_timeout_seconds
+            else None
+        ),
         specs=tuple(specs),
         database_url=state_url,
         error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),

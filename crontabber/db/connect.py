@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
+# libpq's settings for the state database unless its URL gives its own: a connect
+# gives up after 5 s, and the kernel probes a silent connection after 10 s of
+# silence, 3 times 3 s apart. A statement's own deadline is crontabber.db.deadline's.
+POSTGRES_DEFAULTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
 
 
 def connect(url: DatabaseURL) -> Any:
@@ -30,7 +40,7 @@ def connect(url: DatabaseURL) -> Any:
     if url.dialect == "postgresql":
         import psycopg2
 
-        connection = psycopg2.connect(**url.connect_args)
+        connection = psycopg2.connect(**{**POSTGRES_DEFAULTS, **url.connect_args})
         connection.autocommit = True
         return connection
     import sqlite3
@@ -60,7 +70,7 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
     from sqlalchemy import event
 
     if url.dialect == "postgresql":
-        args = url.connect_args
+        args = {**POSTGRES_DEFAULTS, **url.connect_args}
         sa_url = sa.URL.create(
             "postgresql+psycopg2",
             username=args.get("user"),

@@ -21,12 +21,13 @@ import abc
 import datetime as dt
 import logging
 
+from crontabber.db.deadline import Deadline
 from crontabber.db.retry import driver_errors
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
 from crontabber.store.queries import queries
 from crontabber.store.records import Claim, ClaimStatus, JobState, Snapshot
 from crontabber.store.schema import SCHEMA_REVISION
-from crontabber.store.session import RETRY_FOR, Session
+from crontabber.store.session import RETRY_FOR, TIMEOUT, Session
 from crontabber.store.views import LogViews
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
@@ -55,9 +56,14 @@ class StateStore(LogViews, Session, abc.ABC):
     dialect_name: str
 
     def __init__(
-        self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+        self,
+        url: DatabaseURL,
+        *,
+        retry_for: dt.timedelta = RETRY_FOR,
+        timeout: dt.timedelta | None = TIMEOUT,
+        auto_migrate: bool = True,
     ) -> None:
-        super().__init__(url, retry_for=retry_for)
+        super().__init__(url, retry_for=retry_for, timeout=timeout)
         self.auto_migrate = auto_migrate
         self.sql = queries(self.dialect_name)
 
@@ -209,7 +215,9 @@ class StateStore(LogViews, Session, abc.ABC):
         try:
             if self._beat_connection is None:
                 self._beat_connection = self.connection_factory(self.url)
-            return self._beat(self._beat_connection, params)
+            seconds = self.deadline_seconds(lease.total_seconds() / 3)
+            with Deadline(self._beat_connection, seconds):
+                return self._beat(self._beat_connection, params)
         except driver_errors():
             self._close_quietly("_beat_connection")
             raise
