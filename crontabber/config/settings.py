@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from crontabber.config.job_config import apply_job_section_options, local_keys
 from crontabber.config.jobs_option import JobProblem, JobsSetting, namespace_name
-from crontabber.config.options import COMMAND_SWITCHES
+from crontabber.config.options import COMMAND_SWITCHES, comma_joined
 from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import UTC, parse_zone
 from crontabber.jobs.spec import JobSpec, graph_problems, spec_for
@@ -191,7 +191,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
     A relative SQLite path is read beside the config file, like the default file.
     """
     directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
-    url = str(config.crontabber.database_url or "")
+    url = comma_joined(config.crontabber.database_url or "")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         path = url.removeprefix("sqlite:///")
         if path and not path.startswith(":memory:") and not path.startswith("file:"):
@@ -200,6 +200,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
         return url
     pg = config.resource.postgresql
     values = {key: pg.get(key) for key in ("host", "port", "dbname", "user", "password")}
+    values["host"] = comma_joined(values["host"] or "")
     if values["host"] or values["dbname"] or values["user"]:
         return postgres_url(values)
     return "sqlite:///" + os.path.join(directory, STATE_FILE_NAME)

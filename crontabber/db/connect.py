@@ -70,21 +70,23 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
     from sqlalchemy import event
 
     if url.dialect == "postgresql":
+        import psycopg2
+
         args = {**POSTGRES_DEFAULTS, **url.connect_args}
-        sa_url = sa.URL.create(
+        # The URL names the database in messages (several hosts: their list); the
+        # connections are libpq's own, from the same arguments as a tick's.
+        multiple = isinstance(args.get("port"), str)
+        shown = sa.URL.create(
             "postgresql+psycopg2",
             username=args.get("user"),
             password=args.get("password"),
             host=args.get("host"),
-            port=args.get("port"),
+            port=None if multiple else args.get("port"),
             database=args.get("dbname"),
-            query={
-                key: str(value)
-                for key, value in args.items()
-                if key not in ("user", "password", "host", "port", "dbname")
-            },
         )
-        return sa.create_engine(sa_url, use_native_hstore=False)
+        return sa.create_engine(
+            shown, creator=lambda: psycopg2.connect(**args), use_native_hstore=False
+        )
     create_sqlite_file(url.connect_args["database"])
     engine = sa.create_engine(
         sa.URL.create("sqlite", database=url.connect_args["database"]),
