@@ -283,6 +283,8 @@ class Runner:
         now: dt.datetime,
         states: dict[str, JobState],
     ) -> JobReport:
+        from crontabber.store.fencing import JobClaim  # here: an idle tick never needs it
+
         log.info("running %s", spec.app_name)
         error = None
         interrupted: BaseException | None = None
@@ -294,6 +296,9 @@ class Runner:
                 with self.interrupts.job(spec.app_name, spec.max_runtime):
                     config = spec.config if self.job_config is None else self.job_config(spec)
                     app = spec.app_class(config, state)
+                    app.claim = JobClaim(
+                        spec.app_name, holder.token, state.fence, state.next_run or now, holder.host
+                    )
                     if spec.is_backfill:
                         last_success, next_run = self._backfill(app, spec, state, holder, now)
                     else:
