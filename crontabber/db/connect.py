@@ -47,7 +47,10 @@ def connect(url: DatabaseURL) -> Any:
 
     create_sqlite_file(url.connect_args["database"])
     connection = sqlite3.connect(
-        url.connect_args["database"], timeout=SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
+        url.connect_args["database"],
+        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,  # the heartbeat's thread shares it, one statement at a time
     )
     connection.execute("PRAGMA journal_mode=WAL")
     return connection

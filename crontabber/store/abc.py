@@ -204,23 +204,24 @@ class StateStore(LogViews, Session, abc.ABC):
     def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
         """Renew the lease of a claim we hold for ``lease`` from the database's now.
 
-        False when the claim is no longer ours. One attempt on a connection of its
-        own (the heartbeat's thread), never a retry: errors are raised.
+        False when the claim is no longer ours. One attempt (from the heartbeat's
+        thread), never a retry: errors are raised. It uses the store's one
+        connection, between the statements of the thread that runs the jobs, so a
+        process never needs a second connection to keep its lease.
         """
         params = {
             "app_name": app_name,
             "token": holder.token,
             "lease_seconds": lease.total_seconds(),
         }
-        try:
-            if self._beat_connection is None:
-                self._beat_connection = self.connection_factory(self.url)
-            seconds = self.deadline_seconds(lease.total_seconds() / 3)
-            with Deadline(self._beat_connection, seconds):
-                return self._beat(self._beat_connection, params)
-        except driver_errors():
-            self._close_quietly("_beat_connection")
-            raise
+        with self._in_use:
+            connection = self._connect()
+            try:
+                with Deadline(connection, self.deadline_seconds(lease.total_seconds() / 3)):
+                    return self._beat(connection, params)
+            except driver_errors():
+                self._close_quietly("_connection")
+                raise
 
     def record_backfill_date(
         self,

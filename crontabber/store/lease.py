@@ -131,10 +131,12 @@ class Heartbeat:
     The thread starts with the first job, so a tick with nothing due starts none.
 
     The lease is lost, and ``on_lost(app_name, holder, reason)`` called once,
-    when a beat finds the claim gone, or when no beat has renewed it for the
-    renew deadline, two thirds of the lease ``window`` (client-go's
-    RenewDeadline): beats that keep failing, or a process that was paused
-    (SIGSTOP, a frozen VM) and wakes past it, as the monotonic clock tells.
+    when a beat finds the claim gone; when beats keep failing past the renew
+    deadline, two thirds of the lease ``window`` since the last renewal
+    (client-go's RenewDeadline); or when the process wakes from a pause longer
+    than the ``window`` (SIGSTOP, a frozen VM), as the monotonic clock tells,
+    without waiting for a beat: the lease lapsed meanwhile and another host may
+    be running the job.
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class Heartbeat:
     ) -> None:
         self._beat = beat
         self._interval = interval.total_seconds()
+        self._window = None if window is None else window.total_seconds()
         self._deadline = None if window is None else window.total_seconds() * 2 / 3
         self._on_lost = on_lost
         self._clock = clock
@@ -194,21 +197,30 @@ class Heartbeat:
         return self._lost.get(holder.token)
 
     def _loop(self) -> None:
+        woke = self._clock()
         while not self._stop.wait(self._interval):
+            slept, woke = self._clock() - woke, self._clock()
             current = self._current
             if current is None or current[1].token in self._lost:
                 continue
             app_name, holder = current
-            sent = self._clock()
-            if self._deadline is not None and sent - self._renewed > self._deadline:
-                self._lose(current, f"it was not renewed for {sent - self._renewed:.1f}s")
+            if self._window is not None and slept > self._window:  # paused, not sleeping
+                self._lose(
+                    current,
+                    f"this process was paused for {slept:.1f}s, longer than its "
+                    f"{self._window:g}s lease",
+                )
                 continue
+            sent = self._clock()
             try:
                 held = self._beat(app_name, holder)
             except Exception as exc:
                 if not self._failing:
                     self._failing = True
                     log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                since = self._clock() - self._renewed
+                if self._deadline is not None and since > self._deadline:
+                    self._lose(current, f"it could not be renewed for {since:.1f}s")
                 continue
             if self._failing:
                 self._failing = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 
 from crontabber.db.connect import connect
@@ -64,7 +65,9 @@ class Session:
             first_delay=FIRST_DELAY, max_delay=MAX_DELAY, within=retry_for.total_seconds()
         )
         self._connection: Any = None
-        self._beat_connection: Any = None
+        # The one connection serves this process's every statement, the heartbeat's
+        # thread included, one at a time: a process holds one connection, however busy.
+        self._in_use = threading.Lock()
         self._engine: Any = None
 
     @property
@@ -78,8 +81,8 @@ class Session:
         return self._engine
 
     def close(self) -> None:
-        self._close_quietly("_connection")
-        self._close_quietly("_beat_connection")
+        with self._in_use:
+            self._close_quietly("_connection")
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -112,10 +115,11 @@ class Session:
         while True:
             deadline: Deadline | None = None
             try:
-                connection = self._connect()
-                deadline = Deadline(connection, self.deadline_seconds(pauses.remaining()))
-                with deadline:
-                    return operation(connection)
+                with self._in_use:
+                    connection = self._connect()
+                    deadline = Deadline(connection, self.deadline_seconds(pauses.remaining()))
+                    with deadline:
+                        return operation(connection)
             except Unreachable as exc:
                 error: BaseException = exc.error
                 unreachable = (
@@ -130,7 +134,8 @@ class Session:
             except driver_errors() as exc:
                 if sqlstate(exc) == LOCK_NOT_AVAILABLE:
                     raise LockNotAvailable() from exc
-                self._close_quietly("_connection")
+                with self._in_use:
+                    self._close_quietly("_connection")
                 error = exc
                 consequence = EXPIRES if claimed else ""
                 said = describe_error(exc)
