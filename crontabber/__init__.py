@@ -1,6 +1,7 @@
 """crontabber: a distributed cron job runner with database locking.
 
-Users import :class:`App` (``BaseCronApp``, the original's name) from here;
+Users import :class:`App` (``BaseCronApp``, the original's name) and
+:class:`LeaseLost` from here;
 the rest of the package is laid out by concern:
 
 - ``jobs/``: the job class, the jobs syntax, schedules, job specs;
@@ -29,7 +30,7 @@ not at all):
     crontabber.config, .config.configman_compat, .config.configman_edge,
         .config.job_config, .config.jobs_option, .config.options,
         .config.plain, .config.settings
-    crontabber.db, .db.connect, .db.retry, .db.url
+    crontabber.db, .db.connect, .db.deadline, .db.retry, .db.url
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
     crontabber.record
@@ -42,6 +43,7 @@ not at all):
 from __future__ import annotations
 
 from crontabber.config import configman_compat
+from crontabber.errors import LeaseLost
 from crontabber.jobs.app import App, BaseCronApp
 
 # Job modules written for the original crontabber do `from configman import
@@ -52,4 +54,4 @@ configman_compat.restore_collections_aliases()
 
 __version__ = "0.1.0"
 
-__all__ = ["App", "BaseCronApp", "__version__"]
+__all__ = ["App", "BaseCronApp", "LeaseLost", "__version__"]

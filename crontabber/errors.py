@@ -6,8 +6,8 @@
   document another), and no state has been changed.
 - :class:`Unreachable` and :class:`LockNotAvailable` pass between the state
   store's connection handling and its operations; they never reach a user.
-- :class:`Terminated`, :class:`MaxRuntimeExceeded` and :class:`GracefulStop`
-  interrupt a running job. They are not ``Exception``: job code must not
+- :class:`Terminated`, :class:`MaxRuntimeExceeded`, :class:`LeaseLost` and
+  :class:`GracefulStop` interrupt a running job. They are not ``Exception``: job code must not
   swallow them. The first two are recorded as a run's error under the names
   ``crontabber.interrupts.Terminated`` and ``crontabber.interrupts.MaxRuntimeExceeded``.
 """
@@ -81,3 +81,12 @@ class GracefulStop(BaseException):
     """A daemon was asked to stop and no job needed interrupting: it exits 0."""
 
     __module__ = INTERRUPTS_MODULE
+
+
+class LeaseLost(BaseException):
+    """This process lost the lease of the job it was running (taken over, not renewed in
+    time, or the process was paused past it): the job is stopped at once, since another
+    host may run it now. Not an Exception: job code must not swallow it. Recorded as
+    ``crontabber.LeaseLost``."""
+
+    __module__ = "crontabber"

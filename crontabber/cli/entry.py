@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from crontabber import __version__
 from crontabber.cli import commands
 from crontabber.cli.commands import DAEMON_FLAG, EXIT_ERROR, EXIT_OK
-from crontabber.errors import ConfigError, CrontabberError, Terminated
+from crontabber.errors import ConfigError, CrontabberError, LeaseLost, Terminated
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
 
 EXIT_INTERRUPTED = 130  # SIGINT
 EXIT_TERMINATED = 143  # SIGTERM
+EXIT_LEASE_LOST = 4  # a job's lease was lost while it ran: it was stopped
 NAGIOS_UNKNOWN = 3
 
 log = logging.getLogger("crontabber")
@@ -107,7 +108,10 @@ def _with_store(settings: Settings, command: Callable[..., int], *args: object) 
 
     # The schema is checked with the first read (and migrated if need be).
     store = open_store(
-        settings.database_url, retry_for=settings.state_retry, auto_migrate=settings.auto_migrate
+        settings.database_url,
+        retry_for=settings.state_retry,
+        timeout=settings.state_timeout,
+        auto_migrate=settings.auto_migrate,
     )
     try:
         return command(settings, store, *args)
@@ -132,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crontabber: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except LeaseLost as exc:
+        print(f"crontabber: {exc}; stopped it (another host may run it now)", file=sys.stderr)
+        return EXIT_LEASE_LOST
     except Terminated as exc:
         print(f"crontabber: {exc}", file=sys.stderr)
         return EXIT_TERMINATED

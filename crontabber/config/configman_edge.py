@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 from crontabber.config.jobs_option import JobsSetting, JobsWithoutOptions, job_options
-from crontabber.config.options import COMMAND_OPTIONS, OPTIONS
+from crontabber.config.options import COMMAND_OPTIONS, OPTIONS, comma_joined
 from crontabber.config.settings import RawConfig, Settings, settings_from
 from crontabber.errors import ConfigError
 from crontabber.jobs.spec import JobSpec
@@ -52,7 +52,12 @@ def definitions(jobs_setting: type[JobsSetting] | None = None) -> Any:
     (``jobs_setting``: the class the ``jobs`` option converts to, JobsSetting by default)."""
     configman = _configman()
     root = configman.Namespace()
-    converters = {"jobs": jobs_setting or JobsSetting, "int": int, "float": float}
+    converters = {
+        "jobs": jobs_setting or JobsSetting,
+        "int": int,
+        "float": float,
+        "text": comma_joined,
+    }
     for option in OPTIONS:
         *path, name = option.name.split(".")
         namespace = root

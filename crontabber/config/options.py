@@ -5,7 +5,8 @@ option definitions (``--help``, ``--admin.print_conf`` and every run that
 needs configman); :mod:`crontabber.config.plain` reads a tick's ini file
 with it and no configman at all. A row's ``kind`` says how a value given as
 text becomes the option's value: ``str``, ``int``, ``float``, ``bool`` (one of
-:data:`BOOLEAN_WORDS`) or ``jobs`` (the jobs setting).
+:data:`BOOLEAN_WORDS`), ``text`` (a string, whose commas survive an unquoted ini value:
+:func:`comma_joined`) or ``jobs`` (the jobs setting).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def parse_boolean(text: str) -> bool:
     return BOOLEAN_WORDS[word]
 
 
+def comma_joined(value: object) -> str:
+    """A ``text`` option's value: configobj splits an unquoted value on its commas (a
+    libpq URL or host list with several hosts); the parts are joined back."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(part) for part in value)
+    return str(value)
+
+
 # What the ini file and the command line set, in the order --help lists them.
 OPTIONS = (
     Option(
@@ -59,7 +68,7 @@ OPTIONS = (
     Option(
         "crontabber.database_url",
         "",
-        "str",
+        "text",
         "URL of the state database (postgresql://... or sqlite:///path); "
         "empty: a SQLite file beside the config file",
         secret=True,
@@ -108,6 +117,13 @@ OPTIONS = (
         "how long writes to the state database are retried through connection trouble",
     ),
     Option(
+        "crontabber.state_timeout_seconds",
+        10.0,
+        "float",
+        "how long one statement to the state database may go unanswered before its "
+        "connection is given up and the statement retried on a new one; 0: no limit",
+    ),
+    Option(
         "crontabber.auto_migrate",
         True,
         "bool",
@@ -116,7 +132,7 @@ OPTIONS = (
     Option(
         "resource.postgresql.host",
         "",
-        "str",
+        "text",
         "PostgreSQL host (used when database_url is empty)",
     ),
     Option("resource.postgresql.port", 5432, "int", "PostgreSQL port"),

@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from crontabber.config.options import COMMAND_OPTIONS, OPTIONS, parse_boolean
+from crontabber.config.options import COMMAND_OPTIONS, OPTIONS, comma_joined, parse_boolean
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ _SECTION = re.compile(r"^(\[+)\s*([A-Za-z0-9_-]+)\s*(\]+)\s*(?:#.*)?$")
 _KEY = re.compile(r"^([A-Za-z0-9_-]+)\s*=\s*(.*)$")
 _INCLUDE = re.compile(r"^\s*\+include\s")  # configman's +include FILE line
 _QUOTED = re.compile(r"""^(?:'([^']*)'|"([^"]*)")\s*(?:#.*)?$""")
-_CONVERTERS = {"int": int, "float": float, "bool": parse_boolean}
+_CONVERTERS = {"int": int, "float": float, "bool": parse_boolean, "text": comma_joined}
 # The names configman looks for at the top of its tree (the environment included).
 _TOP_NAMES = frozenset(
     {option.name.split(".", 1)[0] for option in OPTIONS}

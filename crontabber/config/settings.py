@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from crontabber.config.job_config import apply_job_section_options, local_keys
 from crontabber.config.jobs_option import JobProblem, JobsSetting, namespace_name
-from crontabber.config.options import COMMAND_SWITCHES
+from crontabber.config.options import COMMAND_SWITCHES, comma_joined
 from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import UTC, parse_zone
 from crontabber.jobs.spec import JobSpec, graph_problems, spec_for
@@ -53,6 +53,7 @@ class Settings:
     heartbeat_stale_intervals: int = 3
     host_name: str = ""
     state_retry: dt.timedelta = dt.timedelta(seconds=60)
+    state_timeout: dt.timedelta | None = dt.timedelta(seconds=10)  # None: no deadline
     auto_migrate: bool = True
     daemon_poll: dt.timedelta = dt.timedelta(seconds=10)
     daemon_shutdown_grace: dt.timedelta = dt.timedelta(seconds=30)
@@ -142,6 +143,8 @@ def settings_from(raw: RawConfig) -> Settings:
         )
     if config.crontabber.log_retention_days < 0:
         raise ConfigError("crontabber.log_retention_days must not be negative (0 keeps every row)")
+    if config.crontabber.state_timeout_seconds < 0:
+        raise ConfigError("crontabber.state_timeout_seconds must not be negative (0: no limit)")
     if config.crontabber.max_ongoing_age_hours <= 0:
         raise ConfigError("crontabber.max_ongoing_age_hours must be positive")
     return Settings(
@@ -161,6 +164,11 @@ def settings_from(raw: RawConfig) -> Settings:
         heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
         host_name=config.crontabber.host_name,
         state_retry=dt.timedelta(seconds=config.crontabber.state_retry_seconds),
+        state_timeout=(
+            dt.timedelta(seconds=config.crontabber.state_timeout_seconds)
+            if config.crontabber.state_timeout_seconds
+            else None
+        ),
         specs=tuple(specs),
         database_url=state_url,
         error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),
@@ -183,7 +191,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
     A relative SQLite path is read beside the config file, like the default file.
     """
     directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
-    url = str(config.crontabber.database_url or "")
+    url = comma_joined(config.crontabber.database_url or "")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         path = url.removeprefix("sqlite:///")
         if path and not path.startswith(":memory:") and not path.startswith("file:"):
@@ -192,6 +200,7 @@ def database_url(config: Any, conf_path: str | None) -> str:
         return url
     pg = config.resource.postgresql
     values = {key: pg.get(key) for key in ("host", "port", "dbname", "user", "password")}
+    values["host"] = comma_joined(values["host"] or "")
     if values["host"] or values["dbname"] or values["user"]:
         return postgres_url(values)
     return "sqlite:///" + os.path.join(directory, STATE_FILE_NAME)

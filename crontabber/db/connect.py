@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
+# libpq's settings for the state database unless its URL gives its own: a connect
+# gives up after 5 s, and the kernel probes a silent connection after 10 s of
+# silence, 3 times 3 s apart. A statement's own deadline is crontabber.db.deadline's.
+POSTGRES_DEFAULTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
 
 
 def connect(url: DatabaseURL) -> Any:
@@ -30,14 +40,17 @@ def connect(url: DatabaseURL) -> Any:
     if url.dialect == "postgresql":
         import psycopg2
 
-        connection = psycopg2.connect(**url.connect_args)
+        connection = psycopg2.connect(**{**POSTGRES_DEFAULTS, **url.connect_args})
         connection.autocommit = True
         return connection
     import sqlite3
 
     create_sqlite_file(url.connect_args["database"])
     connection = sqlite3.connect(
-        url.connect_args["database"], timeout=SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
+        url.connect_args["database"],
+        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,  # the heartbeat's thread shares it, one statement at a time
     )
     connection.execute("PRAGMA journal_mode=WAL")
     return connection
@@ -60,21 +73,23 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
     from sqlalchemy import event
 
     if url.dialect == "postgresql":
-        args = url.connect_args
-        sa_url = sa.URL.create(
+        import psycopg2
+
+        args = {**POSTGRES_DEFAULTS, **url.connect_args}
+        # The URL names the database in messages (several hosts: their list); the
+        # connections are libpq's own, from the same arguments as a tick's.
+        multiple = isinstance(args.get("port"), str)
+        shown = sa.URL.create(
             "postgresql+psycopg2",
             username=args.get("user"),
             password=args.get("password"),
             host=args.get("host"),
-            port=args.get("port"),
+            port=None if multiple else args.get("port"),
             database=args.get("dbname"),
-            query={
-                key: str(value)
-                for key, value in args.items()
-                if key not in ("user", "password", "host", "port", "dbname")
-            },
         )
-        return sa.create_engine(sa_url, use_native_hstore=False)
+        return sa.create_engine(
+            shown, creator=lambda: psycopg2.connect(**args), use_native_hstore=False
+        )
     create_sqlite_file(url.connect_args["database"])
     engine = sa.create_engine(
         sa.URL.create("sqlite", database=url.connect_args["database"]),

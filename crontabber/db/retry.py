@@ -127,6 +127,10 @@ class Pauses:
         self.retries = 0  # taken so far
         self._delay = policy.first_delay
 
+    def remaining(self) -> float | None:
+        """Seconds left before ``within`` runs out (None: no such limit)."""
+        return None if self.deadline is None else self.deadline - self.clock()
+
     def next(self) -> float | None:
         """The pause before the next attempt, or None: give up."""
         policy = self.policy

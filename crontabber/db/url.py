@@ -75,23 +75,46 @@ def parse_url(text: str) -> DatabaseURL:
 def postgres_params(url: str | Any) -> dict[str, Any]:
     """psycopg2 keyword arguments from ``postgresql://user:password@host:port/dbname?...``
     (a string, or its ``urlsplit`` parts). Errors never repeat the URL, which may
-    hold a password; parts left empty are left to libpq."""
+    hold a password; parts left empty are left to libpq.
+
+    Several hosts, as libpq takes them (``postgresql://u@h1:5432,h2:5433/db
+    ?target_session_attrs=read-write``), become comma-separated ``host`` and
+    ``port`` values, libpq's keyword form of the same list.
+    """
     parts = urlsplit(url) if isinstance(url, str) else url
     if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
         raise ValueError("it must start with postgresql:// (or postgres://)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("its port is not a number") from None
+    credentials, _, location = parts.netloc.rpartition("@")
+    user, _, password = credentials.partition(":")
+    hosts, ports = [], []
+    for address in location.split(","):
+        host, port = _host_and_port(address)
+        hosts.append(host)
+        ports.append(port)
     args: dict[str, Any] = {
-        "host": unquote(parts.hostname or ""),
-        "port": port,
+        "host": ",".join(hosts),
+        "port": (ports[0] and int(ports[0])) if len(ports) == 1 else ",".join(ports).strip(","),
         "dbname": unquote(parts.path.lstrip("/")),
-        "user": unquote(parts.username or ""),
-        "password": unquote(parts.password or ""),
+        "user": unquote(user),
+        "password": unquote(password),
     }
+    if len(ports) > 1 and any(ports) and not all(ports):
+        args["port"] = ",".join(port or "5432" for port in ports)
     args.update(parse_qsl(parts.query))
     return {key: value for key, value in args.items() if value not in ("", None)}
+
+
+def _host_and_port(address: str) -> tuple[str, str]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``: the host (unquoted) and the port
+    (``""`` when not given); a port that is not a number is a ValueError."""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = address.partition(":")
+    if port and not port.isdigit():
+        raise ValueError("its port is not a number")
+    return unquote(host), port
 
 
 def _sqlite_path(parts: Any) -> str:

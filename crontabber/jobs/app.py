@@ -27,8 +27,11 @@ class App:
     """Base class of a crontabber job.
 
     ``self.config`` holds the job's own options (its ``[[class-Name]]`` section
-    of the ini file) and ``self.job_information`` its state row as it was when
-    this run claimed it (a :class:`crontabber.store.records.JobState`).
+    of the ini file), ``self.job_information`` its state row as this run's claim
+    left it (a :class:`crontabber.store.records.JobState`: ``ongoing_token`` is
+    the claim's), and ``self.claim`` the claim itself
+    (a :class:`crontabber.store.fencing.JobClaim`: its token, fence number and
+    ``guard(connection)``), set before ``run()`` is called.
     """
 
     app_name: ClassVar[str] = ""
@@ -43,6 +46,7 @@ class App:
     def __init__(self, config: Any = None, job_information: Any = None) -> None:
         self.config = config
         self.job_information = job_information
+        self.claim: Any = None  # the runner sets it before run()
 
     @classmethod
     def get_required_config(cls) -> Any:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from crontabber.db.retry import RetryPolicy
-from crontabber.errors import CrontabberError
+from crontabber.errors import CrontabberError, LeaseLost
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
 from crontabber.run.runner import Runner
 
@@ -78,6 +78,9 @@ def run_daemon(
                 break
             except (KeyboardInterrupt, Terminated):
                 break  # a job was interrupted past the grace period: recorded as failed
+            except LeaseLost as exc:  # the job was stopped and recorded; the daemon goes on
+                log.error("%s; stopped it (another host may run it now)", exc)
+                wait = MIN_WAIT
             except CrontabberError as exc:
                 if outage_since is None:
                     outage_since = time.monotonic()

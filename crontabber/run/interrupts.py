@@ -2,8 +2,9 @@
 
 SIGTERM and SIGINT interrupt the job that is running (it is recorded as failed
 and its claim released); between jobs they stop the run before the next one.
-A job's ``max_runtime`` interrupts it with :class:`MaxRuntimeExceeded`. Both
-work through signal handlers, so only in the main thread of the process (the
+A job's ``max_runtime`` interrupts it with :class:`MaxRuntimeExceeded`, and a
+lost lease with :class:`~crontabber.errors.LeaseLost`. All work through signal
+handlers, so only in the main thread of the process (the
 ``crontabber`` command); :class:`NoInterrupts` is the library default.
 """
 
@@ -36,6 +37,10 @@ class NoInterrupts:
     def raise_pending(self) -> None:
         pass
 
+    def lease_lost(self, exc: BaseException) -> None:
+        """The running job's lease is lost: without signals the job runs on, and the
+        runner records it as lost when it returns."""
+
 
 class SignalInterrupts(NoInterrupts):
     """Installs SIGTERM/SIGINT handlers for the duration of a ``with`` block.
@@ -51,11 +56,16 @@ class SignalInterrupts(NoInterrupts):
         self._pending: BaseException | None = None
         self._previous: dict[int, Any] = {}
         self._job_name = ""
+        self._lost: BaseException | None = None
+        self._in_job_lock = threading.Lock()
 
     def __enter__(self) -> SignalInterrupts:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
+            # max_runtime's timer and a lost lease both interrupt through SIGALRM; the
+            # handler stays for the whole block, so a late one is ignored, never fatal.
+            self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
         return self
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
@@ -81,8 +91,21 @@ class SignalInterrupts(NoInterrupts):
         self._pending = exc
 
     def _on_alarm(self, _signum: int, _frame: object) -> None:
-        if self._in_job:
-            raise MaxRuntimeExceeded(f"{self._job_name} ran longer than its max_runtime")
+        if not self._in_job:
+            return
+        if self._lost is not None:
+            exc, self._lost = self._lost, None
+            raise exc
+        raise MaxRuntimeExceeded(f"{self._job_name} ran longer than its max_runtime")
+
+    def lease_lost(self, exc: BaseException) -> None:
+        """Interrupt the running job with ``exc`` now (from any thread), through SIGALRM
+        to the main thread, so that even a sleeping job stops at once."""
+        with self._in_job_lock:
+            if not self._in_job or signal.SIGALRM not in self._previous:
+                return
+            self._lost = exc
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
 
     def raise_pending(self) -> None:
         if self._pending is not None:
@@ -98,19 +121,26 @@ class SignalInterrupts(NoInterrupts):
     @contextlib.contextmanager
     def job(self, name: str, max_runtime: float | None) -> Iterator[None]:
         self._before_job()
-        timed = bool(max_runtime) and threading.current_thread() is threading.main_thread()
+        timed = bool(max_runtime) and signal.SIGALRM in self._previous
         if timed:
-            previous_alarm = signal.signal(signal.SIGALRM, self._on_alarm)
             signal.setitimer(signal.ITIMER_REAL, float(max_runtime or 0))
-        self._job_name, self._in_job = name, True
+        self._job_name, self._in_job, self._lost = name, True, None
         try:
             yield
         finally:
-            self._in_job = False
+            # No SIGALRM handler may raise in here: one sent now is handled after the job.
+            masked = signal.SIGALRM in self._previous
+            if masked:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                with self._in_job_lock:
+                    self._in_job = False
+                if timed:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:
+                if masked:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
             self._after_job()
-            if timed:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous_alarm)
 
 
 SAME_SIGNAL_SECONDS = 1.0  # a second stop signal sooner than this is the same stop

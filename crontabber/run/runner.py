@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from crontabber.errors import ClaimLost
+from crontabber.errors import ClaimLost, LeaseLost
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.record import record
 from crontabber.run.interrupts import NoInterrupts, Terminated
@@ -133,7 +133,9 @@ class Runner:
             self._clock = lambda: now
         reports = []
         beat = self._beat
-        with Heartbeat(beat, self.lease.heartbeat_interval) as self._heartbeat:
+        with Heartbeat(
+            beat, self.lease.heartbeat_interval, window=self.lease.window, on_lost=self._lease_lost
+        ) as self._heartbeat:
             for spec in specs:
                 self.interrupts.raise_pending()  # a signal between jobs stops the run here
                 report = self._consider(spec, states, self._clock(), force=force)
@@ -175,6 +177,9 @@ class Runner:
             return
         deleted = self.store.prune_log(before)
         log.info("pruned %d crontabber_log rows older than %s", deleted, before.isoformat())
+
+    def _lease_lost(self, app_name: str, holder: Holder, reason: str) -> None:
+        self.interrupts.lease_lost(LeaseLost(f"{app_name}: its lease was lost: {reason}"))
 
     def _beat(self, app_name: str, holder: Holder) -> bool:
         return self.store.heartbeat(app_name, holder, self.lease.window)
@@ -278,6 +283,8 @@ class Runner:
         now: dt.datetime,
         states: dict[str, JobState],
     ) -> JobReport:
+        from crontabber.store.fencing import JobClaim  # here: an idle tick never needs it
+
         log.info("running %s", spec.app_name)
         error = None
         interrupted: BaseException | None = None
@@ -289,16 +296,24 @@ class Runner:
                 with self.interrupts.job(spec.app_name, spec.max_runtime):
                     config = spec.config if self.job_config is None else self.job_config(spec)
                     app = spec.app_class(config, state)
+                    app.claim = JobClaim(
+                        spec.app_name, holder.token, state.fence, state.next_run or now, holder.host
+                    )
                     if spec.is_backfill:
                         last_success, next_run = self._backfill(app, spec, state, holder, now)
                     else:
                         app.run()
             except BaseException as exc:
                 error = describe_failure(exc)
-                if isinstance(exc, (KeyboardInterrupt, Terminated)):
+                if isinstance(exc, (KeyboardInterrupt, Terminated, LeaseLost)):
                     interrupted = exc  # crontabber was asked to stop: record, then stop
                 elif self.on_failure is not None:
                     self.on_failure(spec, exc)
+            lost = self._heartbeat.lost(holder)
+            if lost is not None and not isinstance(interrupted, LeaseLost):
+                # Not interrupted (no signals here, or it ended first): lost all the same.
+                interrupted = LeaseLost(f"{spec.app_name}: its lease was lost: {lost}")
+                error = describe_failure(interrupted)
             duration = dt.timedelta(seconds=time.monotonic() - started_clock)
             outcome = Outcome(
                 started=now,
@@ -308,6 +323,7 @@ class Runner:
                 error=error,
                 last_success=last_success,
             )
+            self._heartbeat.finishing(holder)
             new_state = self.store.finish(spec.app_name, holder, outcome)
         if new_state is not None:
             states[spec.app_name] = new_state

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from crontabber.store.session import RETRY_FOR, TIMEOUT
+
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
     from typing import Any
 
     from crontabber.store.abc import StateStore
 
-RETRY_FOR = dt.timedelta(seconds=60)  # the store's default: crontabber.store.session's
 
 # Public name -> the module that defines it.
 _EXPORTS = {
@@ -66,19 +67,29 @@ __all__ = [
 
 
 def open_store(
-    url: str, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+    url: str,
+    *,
+    retry_for: dt.timedelta = RETRY_FOR,
+    timeout: dt.timedelta | None = TIMEOUT,
+    auto_migrate: bool = True,
 ) -> StateStore:
-    """A store for ``postgresql://...`` or ``sqlite:///path``. Nothing is sent until used."""
+    """A store for ``postgresql://...`` or ``sqlite:///path``. Nothing is sent until used.
+
+    Writes are retried through connection trouble for ``retry_for``; one statement
+    may go unanswered for ``timeout`` (None: for ever) before its connection is
+    given up (see :mod:`crontabber.db.deadline`)."""
     from crontabber.db.url import parse_url
 
     parsed = parse_url(str(url))
     if parsed.dialect == "postgresql":
         from crontabber.store.postgresql import PostgresStore
 
-        return PostgresStore(parsed, retry_for=retry_for, auto_migrate=auto_migrate)
+        return PostgresStore(
+            parsed, retry_for=retry_for, timeout=timeout, auto_migrate=auto_migrate
+        )
     from crontabber.store.sqlite import SqliteStore
 
-    return SqliteStore(parsed, retry_for=retry_for, auto_migrate=auto_migrate)
+    return SqliteStore(parsed, retry_for=retry_for, timeout=timeout, auto_migrate=auto_migrate)
 
 
 def __getattr__(name: str) -> Any:

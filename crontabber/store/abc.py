@@ -21,12 +21,13 @@ import abc
 import datetime as dt
 import logging
 
+from crontabber.db.deadline import Deadline
 from crontabber.db.retry import driver_errors
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
 from crontabber.store.queries import queries
 from crontabber.store.records import Claim, ClaimStatus, JobState, Snapshot
 from crontabber.store.schema import SCHEMA_REVISION
-from crontabber.store.session import RETRY_FOR, Session
+from crontabber.store.session import RETRY_FOR, TIMEOUT, Session
 from crontabber.store.views import LogViews
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
@@ -55,9 +56,14 @@ class StateStore(LogViews, Session, abc.ABC):
     dialect_name: str
 
     def __init__(
-        self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR, auto_migrate: bool = True
+        self,
+        url: DatabaseURL,
+        *,
+        retry_for: dt.timedelta = RETRY_FOR,
+        timeout: dt.timedelta | None = TIMEOUT,
+        auto_migrate: bool = True,
     ) -> None:
-        super().__init__(url, retry_for=retry_for)
+        super().__init__(url, retry_for=retry_for, timeout=timeout)
         self.auto_migrate = auto_migrate
         self.sql = queries(self.dialect_name)
 
@@ -198,21 +204,24 @@ class StateStore(LogViews, Session, abc.ABC):
     def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
         """Renew the lease of a claim we hold for ``lease`` from the database's now.
 
-        False when the claim is no longer ours. One attempt on a connection of its
-        own (the heartbeat's thread), never a retry: errors are raised.
+        False when the claim is no longer ours. One attempt (from the heartbeat's
+        thread), never a retry: errors are raised. It uses the store's one
+        connection, between the statements of the thread that runs the jobs, so a
+        process never needs a second connection to keep its lease.
         """
         params = {
             "app_name": app_name,
             "token": holder.token,
             "lease_seconds": lease.total_seconds(),
         }
-        try:
-            if self._beat_connection is None:
-                self._beat_connection = self.connection_factory(self.url)
-            return self._beat(self._beat_connection, params)
-        except driver_errors():
-            self._close_quietly("_beat_connection")
-            raise
+        with self._in_use:
+            connection = self._connect()
+            try:
+                with Deadline(connection, self.deadline_seconds(lease.total_seconds() / 3)):
+                    return self._beat(connection, params)
+            except driver_errors():
+                self._close_quietly("_connection")
+                raise
 
     def record_backfill_date(
         self,

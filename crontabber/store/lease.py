@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from crontabber.record import record
@@ -118,24 +119,50 @@ class LeasePolicy:
 
 
 class Heartbeat:
-    """Renews the lease of the claim being run, every ``interval``, from one thread.
+    """Renews the lease of the claim being run, every ``interval``, from one thread, and
+    says when it is lost.
 
     One per run, not per job: :meth:`holding` names the claim from the moment it
     is made until its outcome is committed. ``beat(app_name, holder)`` writes
-    the database's time through crontabber's own connections, never the job's,
+    the database's time through crontabber's own connection, never the job's,
     and returns False when the claim is no longer ours. A beat is one attempt:
-    a failed one is logged and tried again an interval later, so a beat never
-    waits out a retry back-off while the lease runs down. The thread starts
-    with the first job, so a tick with nothing due starts none.
+    a failed one is said once (not every interval) and tried again an interval
+    later, so a beat never waits out a retry back-off while the lease runs down.
+    The thread starts with the first job, so a tick with nothing due starts none.
+
+    The lease is lost, and ``on_lost(app_name, holder, reason)`` called once,
+    when a beat finds the claim gone; when beats keep failing past the renew
+    deadline, two thirds of the lease ``window`` since the last renewal
+    (client-go's RenewDeadline); or when the process wakes from a pause longer
+    than the ``window`` (SIGSTOP, a frozen VM), as the monotonic clock tells,
+    without waiting for a beat: the lease lapsed meanwhile and another host may
+    be running the job.
     """
 
-    def __init__(self, beat: Callable[[str, Any], bool], interval: dt.timedelta) -> None:
+    def __init__(
+        self,
+        beat: Callable[[str, Any], bool],
+        interval: dt.timedelta,
+        *,
+        window: dt.timedelta | None = None,
+        on_lost: Callable[[str, Any, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._beat = beat
         self._interval = interval.total_seconds()
+        self._window = None if window is None else window.total_seconds()
+        self._deadline = None if window is None else window.total_seconds() * 2 / 3
+        self._on_lost = on_lost
+        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._current: tuple[str, Any] | None = None
-        self._lost: set[str] = set()
+        self._renewed = 0.0  # when the last renewal that held was sent (monotonic)
+        self._failing = False
+        self._lost: dict[str, str] = {}  # token -> why its lease was lost
+        # Claims whose outcome is being written: that write releases the claim, so a
+        # beat that finds it gone then is no news (the write says if it was taken over).
+        self._finishing: set[str] = set()
 
     def __enter__(self) -> Heartbeat:
         return self
@@ -153,23 +180,59 @@ class Heartbeat:
                 target=self._loop, name="crontabber-heartbeat", daemon=True
             )
             self._thread.start()
+        self._renewed = self._clock()
         self._current = (app_name, holder)
         try:
             yield
         finally:
             self._current = None
 
+    def finishing(self, holder: Any) -> None:
+        """The outcome of ``holder``'s claim is about to be written: beats go on until
+        it is committed, but one that finds the claim released says nothing."""
+        self._finishing.add(holder.token)
+
+    def lost(self, holder: Any) -> str | None:
+        """Why ``holder``'s lease was lost, or None while it holds."""
+        return self._lost.get(holder.token)
+
     def _loop(self) -> None:
+        woke = self._clock()
         while not self._stop.wait(self._interval):
+            slept, woke = self._clock() - woke, self._clock()
             current = self._current
-            if current is None:
+            if current is None or current[1].token in self._lost:
                 continue
             app_name, holder = current
+            if self._window is not None and slept > self._window:  # paused, not sleeping
+                self._lose(
+                    current,
+                    f"this process was paused for {slept:.1f}s, longer than its "
+                    f"{self._window:g}s lease",
+                )
+                continue
+            sent = self._clock()
             try:
                 held = self._beat(app_name, holder)
             except Exception as exc:
-                log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                if not self._failing:
+                    self._failing = True
+                    log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                since = self._clock() - self._renewed
+                if self._deadline is not None and since > self._deadline:
+                    self._lose(current, f"it could not be renewed for {since:.1f}s")
                 continue
-            if not held and holder.token not in self._lost:
-                self._lost.add(holder.token)
-                log.warning("%s: the claim was taken over by another process", app_name)
+            if self._failing:
+                self._failing = False
+                log.warning("heartbeat of %s renews the lease again", app_name)
+            if held:
+                self._renewed = sent
+            elif holder.token not in self._finishing:
+                self._lose(current, "the claim was taken over by another process")
+
+    def _lose(self, current: tuple[str, Any], reason: str) -> None:
+        app_name, holder = current
+        self._lost[holder.token] = reason
+        log.warning("%s: its lease is lost: %s", app_name, reason)
+        if self._on_lost is not None:
+            self._on_lost(app_name, holder, reason)

@@ -33,6 +33,8 @@ class JobState:
     ongoing_token: str | None = None
     heartbeat: dt.datetime | None = None
     lease_expires: dt.datetime | None = None
+    # Grows with every claim of the job: what a job passes on to guard data elsewhere.
+    fence: int = 0
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> JobState:
@@ -40,6 +42,7 @@ class JobState:
         known = {name: values.get(name) for name in STATE_COLUMNS}
         known["depends_on"] = tuple(known["depends_on"] or ())
         known["error_count"] = known["error_count"] or 0
+        known["fence"] = known["fence"] or 0
         return cls(**known)
 
     @property

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 
 from crontabber.db.connect import connect
+from crontabber.db.deadline import Deadline
 from crontabber.db.retry import (
     LOCK_NOT_AVAILABLE,
     RetryPolicy,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
+TIMEOUT = dt.timedelta(seconds=10)  # how long one statement may go unanswered
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 EXPIRES = "; its claim will expire and a later run recovers"
 
@@ -48,14 +51,23 @@ class Session:
     # (to trace what is sent, say), taking and returning what it does.
     connection_factory: Callable[[DatabaseURL], Any] = staticmethod(connect)
 
-    def __init__(self, url: DatabaseURL, *, retry_for: dt.timedelta = RETRY_FOR) -> None:
+    def __init__(
+        self,
+        url: DatabaseURL,
+        *,
+        retry_for: dt.timedelta = RETRY_FOR,
+        timeout: dt.timedelta | None = TIMEOUT,
+    ) -> None:
         self.url = url
         self.retry_for = retry_for
+        self.timeout = timeout
         self.retry = RetryPolicy(
             first_delay=FIRST_DELAY, max_delay=MAX_DELAY, within=retry_for.total_seconds()
         )
         self._connection: Any = None
-        self._beat_connection: Any = None
+        # The one connection serves this process's every statement, the heartbeat's
+        # thread included, one at a time: a process holds one connection, however busy.
+        self._in_use = threading.Lock()
         self._engine: Any = None
 
     @property
@@ -69,8 +81,8 @@ class Session:
         return self._engine
 
     def close(self) -> None:
-        self._close_quietly("_connection")
-        self._close_quietly("_beat_connection")
+        with self._in_use:
+            self._close_quietly("_connection")
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -101,8 +113,13 @@ class Session:
         """
         pauses = self.retry.pauses()
         while True:
+            deadline: Deadline | None = None
             try:
-                return operation(self._connect())
+                with self._in_use:
+                    connection = self._connect()
+                    deadline = Deadline(connection, self.deadline_seconds(pauses.remaining()))
+                    with deadline:
+                        return operation(connection)
             except Unreachable as exc:
                 error: BaseException = exc.error
                 unreachable = (
@@ -117,12 +134,24 @@ class Session:
             except driver_errors() as exc:
                 if sqlstate(exc) == LOCK_NOT_AVAILABLE:
                     raise LockNotAvailable() from exc
-                self._close_quietly("_connection")
+                with self._in_use:
+                    self._close_quietly("_connection")
                 error = exc
                 consequence = EXPIRES if claimed else ""
-                failure = StateStoreError(f"{what} failed: {describe_error(exc)}{consequence}")
+                said = describe_error(exc)
+                if deadline is not None and deadline.expired:
+                    said = f"the state database did not answer within {deadline.seconds:g}s"
+                failure = StateStoreError(f"{what} failed: {said}{consequence}")
                 pause = pauses.next() if self.retry.transient(exc) else None
             if pause is None:
                 raise failure from error
             log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, pause)
             time.sleep(pause)
+
+    def deadline_seconds(self, remaining: float | None = None) -> float | None:
+        """How long the next statement may take: ``timeout``, but no longer than the
+        ``remaining`` seconds of its retries (at least one); None: no deadline."""
+        if self.timeout is None or self.timeout <= dt.timedelta(0):
+            return None
+        seconds = self.timeout.total_seconds()
+        return seconds if remaining is None else min(seconds, max(remaining, 1.0))

@@ -107,7 +107,7 @@ class SqliteStore(StateStore):
             still_as_seen = params["force"] or row["next_run"] == params["seen_next_run"]
             row["claimed"] = free and still_as_seen
             if row["claimed"]:
-                self._execute(connection, "mark_ongoing", params)
+                row.update(self._execute(connection, "mark_ongoing", params)[0])
         return row
 
     def _recover(self, connection: Any, state: JobState, params: dict[str, Any]) -> JobState | None:

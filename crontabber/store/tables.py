@@ -64,6 +64,8 @@ crontabber = sa.Table(
     sa.Column("ongoing_token", sa.Text),
     sa.Column("heartbeat", UTCDateTime),  # the database's time of the holder's last beat
     sa.Column("lease_expires", UTCDateTime),  # the database's time the claim lapses unless renewed
+    # Grows with every claim: a fencing token for what jobs write elsewhere.
+    sa.Column("fence", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     sa.Index("crontabber_unique_app_name_idx", "app_name", unique=True),
 )
 

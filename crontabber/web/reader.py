@@ -1,10 +1,11 @@
 """The status page's one way to the state database: read-only, by construction.
 
 The page reads through a :class:`~crontabber.store.abc.StateStore` whose connections
-are opened read-only: on PostgreSQL a session of its own with
-``default_transaction_read_only`` on (psycopg2's ``readonly`` session), so any
-write fails in the server; on SQLite the file is opened without creating it and
-with ``PRAGMA query_only``. The store never migrates (``auto_migrate`` off).
+are opened read-only: on PostgreSQL each statement runs in a transaction begun
+``READ ONLY`` under ``SET LOCAL statement_timeout``, so any write fails in the
+server and no session state is left behind (PgBouncer in transaction mode is
+safe); on SQLite the file is opened without creating it and with ``PRAGMA
+query_only``. The store never migrates (``auto_migrate`` off).
 One connection serves every request, one request at a time.
 
 What goes wrong is told in words that name no URL, host or user: the page is
@@ -13,15 +14,16 @@ for anyone who may see the jobs, not necessarily their database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from crontabber.db.connect import SQLITE_BUSY_TIMEOUT_SECONDS
+from crontabber.db.connect import POSTGRES_DEFAULTS, SQLITE_BUSY_TIMEOUT_SECONDS
 from crontabber.db.url import DatabaseURL
 from crontabber.errors import CannotReach, StateStoreError
 from crontabber.store import open_store
@@ -31,7 +33,6 @@ from crontabber.store.records import LogCounts, LogPage, Snapshot
 T = TypeVar("T")
 READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)
 STATEMENT_TIMEOUT_MS = 10_000
-CONNECT_TIMEOUT_SECONDS = 5
 
 log = logging.getLogger("crontabber.web")
 
@@ -45,16 +46,20 @@ class Unavailable(Exception):
 
 
 def connect_read_only(url: DatabaseURL) -> Any:
-    """A connection on which nothing can be written."""
+    """A connection on which nothing can be written, and which changes no session state.
+
+    On PostgreSQL each statement is a transaction of its own, begun ``READ ONLY``
+    with ``SET LOCAL statement_timeout``, and ended at once: nothing outlives it,
+    so a pooler (PgBouncer in transaction mode) hands the server connection on
+    as it found it.
+    """
     if url.dialect == "postgresql":
         import psycopg2
 
-        args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **url.connect_args}
+        args = {**POSTGRES_DEFAULTS, **url.connect_args}
         connection = psycopg2.connect(**args)
-        connection.set_session(readonly=True, autocommit=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = %s", (STATEMENT_TIMEOUT_MS,))
-        return connection
+        connection.set_session(readonly=True)  # not autocommit: BEGIN READ ONLY, per transaction
+        return ReadOnlyTransactions(connection)
     path = quote(url.connect_args["database"])
     connection = sqlite3.connect(
         f"file:{path}?mode=rw",  # rw, not rwc: a missing file is an error, not created
@@ -65,6 +70,44 @@ def connect_read_only(url: DatabaseURL) -> Any:
     )
     connection.execute("PRAGMA query_only = ON")
     return connection
+
+
+class ReadOnlyTransactions:
+    """A psycopg2 connection whose every cursor runs in a read-only transaction of its
+    own, under a statement timeout, rolled back when the cursor closes."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Any]:
+        cursor = self._connection.cursor()
+        try:
+            yield _TimedCursor(cursor)
+        finally:
+            cursor.close()
+            self._connection.rollback()  # ends the transaction: it wrote nothing
+
+    def fileno(self) -> int:
+        return self._connection.fileno()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _TimedCursor:
+    """A cursor whose statements run after ``SET LOCAL statement_timeout``, in one round trip."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self._cursor.execute(
+            f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS};\n{sql}", params
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
 
 
 def read_only_store(url: str) -> StateStore:

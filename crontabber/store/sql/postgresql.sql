@@ -31,7 +31,7 @@ SELECT
     clock_timestamp() AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    c.heartbeat, c.lease_expires, c.fence, {abandoned} AS abandoned,
     (SELECT min(log_time) FROM crontabber_log) AS oldest_log
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON true
@@ -46,9 +46,10 @@ ON CONFLICT (app_name) DO NOTHING
 
 -- name: claim
 -- Lock the row or fail at once (55P03), decide, and mark it ongoing when it is free
--- and still as the caller saw it (or forced): one statement. Returns the row as it
--- was locked, the database's time, why its claim is abandoned (if it is) and
--- whether this claimed it.
+-- and still as the caller saw it (or forced): one statement. Each claim of a job
+-- takes the next fence number. Returns the row as this left it (as it was locked,
+-- when this did not claim it), the database's time, why its claim is abandoned
+-- (if it is) and whether this claimed it.
 WITH locked AS (
     SELECT c.*, clock_timestamp() AS db_now, {abandoned} AS abandoned
     FROM crontabber AS c
@@ -62,20 +63,27 @@ WITH locked AS (
         ongoing_host = %(host)s,
         ongoing_pid = %(pid)s,
         ongoing_token = %(token)s,
-        depends_on = %(depends_on)s
+        depends_on = %(depends_on)s,
+        fence = c.fence + 1
     FROM locked
     WHERE c.app_name = locked.app_name
         AND locked.ongoing IS NULL
         AND (%(force)s OR locked.next_run IS NOT DISTINCT FROM %(seen_next_run)s)
-    RETURNING c.app_name
+    RETURNING c.*
 )
 SELECT
     locked.app_name, locked.next_run, locked.first_run, locked.last_run,
-    locked.last_success, locked.error_count, locked.depends_on, locked.last_error,
-    locked.ongoing, locked.ongoing_host, locked.ongoing_pid, locked.ongoing_token,
-    locked.heartbeat, locked.lease_expires,
-    locked.db_now, locked.abandoned, EXISTS (SELECT 1 FROM claimed) AS claimed
-FROM locked
+    locked.last_success, locked.error_count,
+    COALESCE(claimed.depends_on, locked.depends_on) AS depends_on, locked.last_error,
+    COALESCE(claimed.ongoing, locked.ongoing) AS ongoing,
+    COALESCE(claimed.ongoing_host, locked.ongoing_host) AS ongoing_host,
+    COALESCE(claimed.ongoing_pid, locked.ongoing_pid) AS ongoing_pid,
+    COALESCE(claimed.ongoing_token, locked.ongoing_token) AS ongoing_token,
+    COALESCE(claimed.heartbeat, locked.heartbeat) AS heartbeat,
+    COALESCE(claimed.lease_expires, locked.lease_expires) AS lease_expires,
+    COALESCE(claimed.fence, locked.fence) AS fence,
+    locked.db_now, locked.abandoned, claimed.app_name IS NOT NULL AS claimed
+FROM locked LEFT JOIN claimed ON true
 
 -- name: recover
 -- Release a claim found abandoned, if it still is, as a failed run due again
@@ -105,7 +113,8 @@ WITH recovered AS (
 )
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 FROM recovered
 
 -- name: beat
@@ -144,7 +153,7 @@ SELECT
     released.app_name, released.next_run, released.first_run, released.last_run,
     released.last_success, released.error_count, released.depends_on,
     released.last_error, released.ongoing, released.ongoing_host, released.ongoing_pid,
-    released.ongoing_token, released.heartbeat, released.lease_expires,
+    released.ongoing_token, released.heartbeat, released.lease_expires, released.fence,
     EXISTS (SELECT 1 FROM logged) AS logged,
     (SELECT superseded FROM crontabber_log WHERE token = %(token)s) AS logged_before
 FROM (SELECT 1) AS one
@@ -169,7 +178,8 @@ SELECT count(*) FROM progressed
 -- name: select_state
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 FROM crontabber
 WHERE app_name = %(app_name)s
 
@@ -187,7 +197,7 @@ WITH target AS (
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    EXISTS (SELECT 1 FROM deleted) AS deleted
+    fence, EXISTS (SELECT 1 FROM deleted) AS deleted
 FROM target
 
 -- name: prune_log
@@ -235,3 +245,11 @@ LEFT JOIN LATERAL (
     ORDER BY l.log_time DESC, l.id DESC
     LIMIT 1
 ) AS newest ON true
+
+-- name: guard
+-- In a job's own transaction: the claim still holds, and stays held until that
+-- transaction ends. FOR KEY SHARE conflicts with a takeover's FOR UPDATE NOWAIT, not
+-- with the holder's own heartbeat or outcome (which change no key). No row: lost.
+SELECT fence FROM crontabber
+WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
+FOR KEY SHARE

@@ -26,7 +26,7 @@ SELECT
     strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, {abandoned} AS abandoned,
+    c.heartbeat, c.lease_expires, c.fence, {abandoned} AS abandoned,
     (SELECT min(log_time) FROM crontabber_log) AS oldest_log
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON 1
@@ -43,7 +43,7 @@ ON CONFLICT (app_name) DO NOTHING
 SELECT
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires,
+    c.heartbeat, c.lease_expires, c.fence,
     strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now, {abandoned} AS abandoned
 FROM crontabber AS c
 WHERE c.app_name = :app_name
@@ -58,8 +58,12 @@ SET ongoing = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
     ongoing_host = :host,
     ongoing_pid = :pid,
     ongoing_token = :token,
-    depends_on = :depends_on
+    depends_on = :depends_on,
+    fence = fence + 1
 WHERE app_name = :app_name
+RETURNING
+    depends_on, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 
 -- name: recover
 UPDATE crontabber AS c
@@ -77,7 +81,8 @@ WHERE c.app_name = :app_name
     AND ({abandoned}) IS NOT NULL
 RETURNING
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 
 -- name: beat
 UPDATE crontabber
@@ -100,7 +105,8 @@ SET next_run = :next_run,
 WHERE app_name = :app_name AND ongoing_token = :token
 RETURNING
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 
 -- name: insert_log
 INSERT INTO crontabber_log
@@ -121,7 +127,8 @@ WHERE app_name = :app_name AND ongoing_token = :token
 -- name: select_state
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence
 FROM crontabber
 WHERE app_name = :app_name
 
@@ -164,3 +171,9 @@ SELECT
     ) AS last_duration
 FROM crontabber_log AS g
 GROUP BY g.app_name
+
+-- name: guard
+-- In a job's own transaction: the claim still holds. SQLite has no row locks: the
+-- job's transaction keeps a takeover out once it has written (or began IMMEDIATE).
+SELECT fence FROM crontabber
+WHERE app_name = :app_name AND ongoing_token = :token
