@@ -10,15 +10,19 @@ from __future__ import annotations
 import collections
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from crontabber.web import create_app
+
 from ..helpers import script
-from ..helpers.command import write_config
+from ..helpers.command import run_crontabber, write_config
 from ..helpers.jobs import Job, write_job_module
+from ..helpers.pgbouncer import pgbouncer, through
 
 PROCESSES = 8
 
@@ -133,3 +137,39 @@ def test_exactly_once_on_sqlite(project: Path) -> None:
         exercise(project, config, engine, rounds=4)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_exactly_once_through_pgbouncer_with_the_page_serving(project: Path, pg_url: str) -> None:
+    """The same rounds through a real PgBouncer in transaction mode, with the status page
+    reading through it all along: nothing the page does reaches the runs."""
+    with pgbouncer(pg_url, pool_size=4) as port:
+        pooled = through(pg_url, port)
+        config = write_config(
+            project, "\n".join(f"recorder.Job{i}|1h" for i in range(6)), database_url=pooled
+        )
+        app = create_app(pooled, ())
+        stop = threading.Event()
+        answers: list[str] = []
+
+        def browse() -> None:
+            while not stop.is_set():
+                for path in ("/", "/metrics"):
+                    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
+                    b"".join(app(environ, lambda status, _headers: answers.append(status)))
+                time.sleep(0.05)
+
+        browser = threading.Thread(target=browse, daemon=True)
+        engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
+        try:
+            # The schema first, so that the page has one to read from the start.
+            assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=project).status == 0
+            browser.start()
+            exercise(project, config, engine, rounds=6)
+        finally:
+            stop.set()
+            if browser.is_alive():
+                browser.join(timeout=30)
+            engine.dispose()
+    assert answers and set(answers) == {"200 OK"}

@@ -33,8 +33,9 @@ def through(url: str, port: int) -> str:
 
 
 @contextlib.contextmanager
-def pgbouncer(server_url: str) -> Iterator[int]:
-    """A PgBouncer in front of ``server_url``'s server; yields its port."""
+def pgbouncer(server_url: str, pool_size: int = 1) -> Iterator[int]:
+    """A PgBouncer in front of ``server_url``'s server, ``pool_size`` server connections
+    per database; yields its port."""
     if not os.path.exists(PGBOUNCER):
         skip_or_fail("no pgbouncer for the pooler tests (.ci/run installs Debian's pgbouncer)")
     server = urlsplit(server_url)
@@ -53,7 +54,7 @@ def pgbouncer(server_url: str) -> Iterator[int]:
         "auth_type = trust\n"
         f"auth_file = {directory / 'users.txt'}\n"
         "pool_mode = transaction\n"
-        "default_pool_size = 1\n"
+        f"default_pool_size = {pool_size}\n"
         "max_client_conn = 200\n"
         f"logfile = {directory / 'pgbouncer.log'}\n"
         f"pidfile = {directory / 'pgbouncer.pid'}\n"
