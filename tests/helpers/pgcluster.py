@@ -63,6 +63,9 @@ class PgCluster:
         self.log = base / "server.log"
         self.port = free_port()
         self.running = False
+        self.settings: dict[
+            str, str
+        ] = {}  # more server settings (-c NAME=VALUE), from the next start
 
     @classmethod
     def create(cls) -> PgCluster:
@@ -134,6 +137,7 @@ class PgCluster:
             # fsync=off loses nothing when only the server stops, even "immediate"ly;
             # synchronous_commit=off would lose acknowledged commits then.
             "-c fsync=off -c shared_buffers=16MB"
+            + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         )
 
     def _pg_ctl(self, *args: str) -> None:
