@@ -169,3 +169,57 @@ def test_a_frozen_holder_stops_within_a_second_of_waking(tmp_path: Path, pg_url:
             assert cursor.fetchall() == [("crontabber.LeaseLost", True)]
     finally:
         connection.close()
+
+
+def test_a_partitioned_holder_stops_before_another_host_takes_over(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Reproduction 3: host A, cut off by a silent partition, went on with its job while
+    B took it over (13 s of overlap). A now stops at its renew deadline, before its
+    lease lapses, and so before B can start: no overlap."""
+    config = project(
+        tmp_path,
+        pg_url,
+        "fieldjobs.Long|5m",
+        "    heartbeat_interval=1\n    heartbeat_stale_intervals=3\n    error_retry_time=0\n"
+        + SHORT_RETRIES,
+    )
+    with FreezingProxy(port_of(pg_url)) as proxy:
+        host_a = start_crontabber(
+            config,
+            tmp_path,
+            f"--crontabber.database_url={through(pg_url, proxy.port)}",
+            "--crontabber.host_name=host-a",
+        )
+        host_b: subprocess.Popen | None = None
+        try:
+            wait_until(lambda: len(noted(tmp_path)) >= 10, "A is at work", process=host_a)
+            proxy.freeze()
+            host_b = subprocess.Popen(
+                [
+                    *crontabber_command(),
+                    f"--admin.conf={config}",
+                    "--daemon",
+                    "--daemon.poll_seconds=0.2",
+                    "--crontabber.host_name=host-b",
+                ],
+                cwd=tmp_path,
+                env=environment(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            b_pid = host_b.pid
+            wait_until(lambda: any(pid == b_pid for pid, _ in work_lines(tmp_path)), "B runs it")
+            _, stderr_a = host_a.communicate(timeout=60)
+        finally:
+            for process in (host_a, host_b):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.communicate()
+    lines = work_lines(tmp_path)
+    last_of_a = max(when for pid, when in lines if pid == host_a.pid)
+    first_of_b = min(when for pid, when in lines if pid == b_pid)
+    assert last_of_a < first_of_b, (last_of_a, first_of_b)
+    assert host_a.returncode != 0, stderr_a
+    assert "its lease is lost: it could not be renewed" in stderr_a, stderr_a
+    assert "Traceback" not in stderr_a
