@@ -164,25 +164,22 @@ def settings_from(raw: RawConfig) -> Settings:
         heartbeat_stale_intervals=config.crontabber.heartbeat_stale_intervals,
         host_name=config.crontabber.host_name,
         state_retry=dt.timedelta(seconds=config.crontabber.state_retry_seconds),
-        state_timeout=(
-            dt.timedelta(seconds=config.crontabber.state_timeout_seconds)
-            if config.crontabber.state_timeout_seconds
-            else None
-        ),
+        state_timeout=optional_duration(seconds=config.crontabber.state_timeout_seconds),
         specs=tuple(specs),
         database_url=state_url,
         error_retry_time=dt.timedelta(seconds=config.crontabber.error_retry_time),
         max_ongoing_age=dt.timedelta(hours=config.crontabber.max_ongoing_age_hours),
         log_level=str(config.logging.level).upper(),
         log_file=str(config.logging.file or ""),
-        log_retention=(
-            dt.timedelta(days=config.crontabber.log_retention_days)
-            if config.crontabber.log_retention_days
-            else None
-        ),
+        log_retention=optional_duration(days=config.crontabber.log_retention_days),
         problems=tuple(problems),
         raw_config=config,
     )
+
+
+def optional_duration(**amount: float) -> dt.timedelta | None:
+    """A duration option where 0 means none (``optional_duration(days=90)``)."""
+    return dt.timedelta(**amount) if any(amount.values()) else None
 
 
 def database_url(config: Any, conf_path: str | None) -> str:

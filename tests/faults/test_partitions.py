@@ -110,6 +110,23 @@ def test_an_outcome_written_during_a_partition_gives_up_in_time(
     assert elapsed < 6 + 5 + 2  # retries, then at most a connect timeout and a deadline
 
 
+def start_daemon(config: Path, cwd: Path, host: str) -> subprocess.Popen:
+    """Host ``host``'s daemon, polling every 0.2 s, its output dropped."""
+    return subprocess.Popen(
+        [
+            *crontabber_command(),
+            f"--admin.conf={config}",
+            "--daemon",
+            "--daemon.poll_seconds=0.2",
+            f"--crontabber.host_name={host}",
+        ],
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def work_lines(directory: Path) -> list[tuple[int, float]]:
     return [(int(pid), float(when)) for pid, when in (line.split() for line in noted(directory))]
 
@@ -130,19 +147,7 @@ def test_a_frozen_holder_stops_within_a_second_of_waking(tmp_path: Path, pg_url:
         wait_until(lambda: len(noted(tmp_path)) >= 20, "A did a second of work", process=host_a)
         os.kill(host_a.pid, signal.SIGSTOP)
         stopped = time.monotonic()
-        host_b = subprocess.Popen(
-            [
-                *crontabber_command(),
-                f"--admin.conf={config}",
-                "--daemon",
-                "--daemon.poll_seconds=0.5",
-                "--crontabber.host_name=host-b",
-            ],
-            cwd=tmp_path,
-            env=environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        host_b = start_daemon(config, tmp_path, "host-b")
         b_pid = host_b.pid
         wait_until(lambda: any(pid == b_pid for pid, _ in work_lines(tmp_path)), "B runs it")
         time.sleep(max(0.0, stopped + 8 - time.monotonic()))
@@ -195,19 +200,7 @@ def test_a_partitioned_holder_stops_before_another_host_takes_over(
         try:
             wait_until(lambda: len(noted(tmp_path)) >= 10, "A is at work", process=host_a)
             proxy.freeze()
-            host_b = subprocess.Popen(
-                [
-                    *crontabber_command(),
-                    f"--admin.conf={config}",
-                    "--daemon",
-                    "--daemon.poll_seconds=0.2",
-                    "--crontabber.host_name=host-b",
-                ],
-                cwd=tmp_path,
-                env=environment(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            host_b = start_daemon(config, tmp_path, "host-b")
             b_pid = host_b.pid
             wait_until(lambda: any(pid == b_pid for pid, _ in work_lines(tmp_path)), "B runs it")
             _, stderr_a = host_a.communicate(timeout=60)
