@@ -52,8 +52,32 @@ def connect(url: DatabaseURL) -> Any:
         isolation_level=None,
         check_same_thread=False,  # the heartbeat's thread shares it, one statement at a time
     )
-    connection.execute("PRAGMA journal_mode=WAL")
+    use_wal(connection)
     return connection
+
+
+def use_wal(connection: Any) -> None:
+    """Put a SQLite file in WAL mode, which it keeps: a connection that finds it so sends
+    no more. Switching needs the file to itself, and SQLite says so at once rather than
+    waiting for its busy timeout: processes that start together wait their turn here."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            )
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def create_sqlite_file(path: str) -> None:
@@ -99,7 +123,7 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
     @event.listens_for(engine, "connect")
     def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        use_wal(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:

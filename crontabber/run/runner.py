@@ -134,7 +134,11 @@ class Runner:
         reports = []
         beat = self._beat
         with Heartbeat(
-            beat, self.lease.heartbeat_interval, window=self.lease.window, on_lost=self._lease_lost
+            beat,
+            self.lease.heartbeat_interval,
+            window=self.lease.window,
+            on_lost=self._lease_lost,
+            server_down=self.store.server_is_down,
         ) as self._heartbeat:
             for spec in specs:
                 self.interrupts.raise_pending()  # a signal between jobs stops the run here

@@ -133,7 +133,8 @@ class Heartbeat:
     The lease is lost, and ``on_lost(app_name, holder, reason)`` called once,
     when a beat finds the claim gone; when beats keep failing past the renew
     deadline, two thirds of the lease ``window`` since the last renewal
-    (client-go's RenewDeadline); or when the process wakes from a pause longer
+    (client-go's RenewDeadline), time the server was down for everyone
+    (``server_down(exc)``) excepted, as the lease rule excepts it; or when the process wakes from a pause longer
     than the ``window`` (SIGSTOP, a frozen VM), as the monotonic clock tells,
     without waiting for a beat: the lease lapsed meanwhile and another host may
     be running the job.
@@ -146,6 +147,7 @@ class Heartbeat:
         *,
         window: dt.timedelta | None = None,
         on_lost: Callable[[str, Any, str], None] | None = None,
+        server_down: Callable[[BaseException], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._beat = beat
@@ -153,6 +155,7 @@ class Heartbeat:
         self._window = None if window is None else window.total_seconds()
         self._deadline = None if window is None else window.total_seconds() * 2 / 3
         self._on_lost = on_lost
+        self._server_down = server_down
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,6 +221,11 @@ class Heartbeat:
                 if not self._failing:
                     self._failing = True
                     log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                if self._server_down is not None and self._server_down(exc):
+                    # Down for every host: the database grants a lease a full window
+                    # from its start, so no time runs against this one meanwhile.
+                    self._renewed = self._clock()
+                    continue
                 since = self._clock() - self._renewed
                 if self._deadline is not None and since > self._deadline:
                     self._lose(current, f"it could not be renewed for {since:.1f}s")

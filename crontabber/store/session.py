@@ -20,9 +20,11 @@ from crontabber.db.connect import connect
 from crontabber.db.deadline import Deadline
 from crontabber.db.retry import (
     LOCK_NOT_AVAILABLE,
+    SHUTDOWN_SQLSTATES,
     RetryPolicy,
     describe_error,
     driver_errors,
+    is_lost_connection,
     sqlstate,
 )
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError, Unreachable
@@ -155,3 +157,39 @@ class Session:
             return None
         seconds = self.timeout.total_seconds()
         return seconds if remaining is None else min(seconds, max(remaining, 1.0))
+
+    def server_is_down(self, exc: BaseException) -> bool:
+        """Whether ``exc`` shows the database server itself down or restarting, for every
+        client alike (SQLSTATE 57P01-57P03, or its port refusing connections), rather
+        than out of this process's reach. The lease rule does not count such time
+        against a lease; a silent network gives timeouts, never this."""
+        if isinstance(exc, Unreachable):  # the beat could not even connect
+            exc = exc.error
+        if sqlstate(exc) in SHUTDOWN_SQLSTATES:
+            return True
+        if not is_lost_connection(exc):
+            return False
+        address = single_address(self.url)
+        return address is not None and refuses_connections(*address)
+
+
+def single_address(url: DatabaseURL) -> tuple[str, int] | None:
+    """The one TCP host and port of a PostgreSQL URL (None: several, or a socket file)."""
+    host = str(url.connect_args.get("host") or "")
+    port = url.connect_args.get("port") or 5432
+    if url.dialect != "postgresql" or not host or host.startswith("/") or "," in host:
+        return None
+    return host, int(port) if str(port).isdigit() else 5432
+
+
+def refuses_connections(host: str, port: int) -> bool:
+    """Whether ``host:port`` actively refuses a TCP connection (nothing listens there)."""
+    import socket  # only when a heartbeat fails: a tick does not pay for the import
+
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 
 import psycopg2
 import pytest
@@ -108,3 +109,45 @@ def test_a_beat_that_finds_its_own_outcome_written_is_no_loss() -> None:
         wait_until(lambda: len(beats) >= 3, "three beats", 10)
     assert lost == []
     assert heartbeat.lost(holder) is None
+
+
+def test_time_the_server_is_down_for_everyone_does_not_cost_the_lease() -> None:
+    """As the lease rule does not count a restart's downtime, nor does the holder: beats
+    that fail because the server is down (for every host) keep the lease."""
+
+    def restarting(_name: str, _holder: object) -> bool:
+        raise psycopg2.OperationalError("the database system is starting up")
+
+    lost: list[str] = []
+    beats: list[BaseException] = []
+    with (
+        Heartbeat(
+            restarting,
+            dt.timedelta(milliseconds=5),
+            window=dt.timedelta(milliseconds=60),
+            on_lost=lambda _name, _holder, reason: lost.append(reason),
+            server_down=lambda exc: beats.append(exc) or True,
+        ) as heartbeat,
+        heartbeat.holding("job", FakeHolder()),
+    ):
+        wait_until(lambda: len(beats) >= 30, "30 failed beats", 10)  # far past the deadline
+    assert lost == []
+
+
+def test_a_server_that_refuses_connections_is_down_a_silent_one_is_not() -> None:
+    from crontabber.db.url import parse_url
+    from crontabber.store.session import Session
+
+    with socket.socket() as bound:  # a port nothing listens on: refused at once
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        refused = Session(parse_url(f"postgresql://u@127.0.0.1:{port}/db"))
+        lost = psycopg2.OperationalError("server closed the connection unexpectedly")
+        assert refused.server_is_down(lost)
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # accepts, never answers
+        port = listening.getsockname()[1]
+        silent = Session(parse_url(f"postgresql://u@127.0.0.1:{port}/db"))
+        assert not silent.server_is_down(lost)
+    several = Session(parse_url(f"postgresql://u@127.0.0.1:{port},127.0.0.2:{port}/db"))
+    assert not several.server_is_down(lost)  # which one? the lease counts on
+    assert not silent.server_is_down(ValueError("a bug"))
