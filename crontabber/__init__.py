@@ -29,7 +29,7 @@ not at all):
     crontabber.cli, .cli.commands, .cli.entry
     crontabber.config, .config.configman_compat, .config.configman_edge,
         .config.job_config, .config.jobs_option, .config.options,
-        .config.plain, .config.settings
+        .config.plain, .config.settings, .config.state_database
     crontabber.db, .db.connect, .db.deadline, .db.retry, .db.url
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec

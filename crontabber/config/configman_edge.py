@@ -196,7 +196,36 @@ def read_config(argv: Sequence[str], jobs_setting: type[JobsSetting] | None = No
     ]
     # As in the original, every job's section acquires ``logger`` from the top.
     config.logger = logging.getLogger("crontabber")
-    return RawConfig(config, conf_path, tuple(unknown), strict=manager_class.strict)
+    return RawConfig(
+        config,
+        conf_path,
+        tuple(unknown),
+        strict=manager_class.strict,
+        postgres_keys=postgres_keys(conf_path),
+    )
+
+
+def postgres_keys(conf_path: str) -> tuple[tuple[str, str], ...]:
+    """The keys the file sets in ``[resource] [[postgresql]]`` and ``[secrets]
+    [[postgresql]]``, by dotted name, as text: crontabber's own options among them and
+    those it has none for (the early names), which configman would only call unknown."""
+    import configobj
+
+    try:
+        ini = configobj.ConfigObj(conf_path, encoding="utf-8", interpolation=False)
+    except (configobj.ConfigObjError, OSError, UnicodeDecodeError):
+        return ()  # configman read it: what it could not, it said
+    found = []
+    for top in ("resource", "secrets"):
+        outer = ini.get(top)
+        section = outer.get("postgresql") if isinstance(outer, dict) else None
+        if isinstance(section, dict):
+            found += [
+                (f"{top}.postgresql.{key}", comma_joined(value))
+                for key, value in section.items()
+                if not isinstance(value, dict)
+            ]
+    return tuple(found)
 
 
 def put_on_import_path(conf_path: str) -> None:

@@ -10,12 +10,12 @@ Nothing past this module sees configman; reading is
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 
 from crontabber.config.job_config import apply_job_section_options, local_keys
 from crontabber.config.jobs_option import JobProblem, JobsSetting, namespace_name
-from crontabber.config.options import COMMAND_SWITCHES, comma_joined
+from crontabber.config.options import COMMAND_SWITCHES
+from crontabber.config.state_database import EARLY_NAMES, database_url, postgres_values
 from crontabber.errors import ConfigError
 from crontabber.jobs.schedule import UTC, parse_zone
 from crontabber.jobs.spec import JobSpec, graph_problems, spec_for
@@ -24,8 +24,6 @@ from crontabber.record import field, record
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
     from typing import Any
-
-STATE_FILE_NAME = "crontabber.sqlite"
 
 
 @record
@@ -84,6 +82,9 @@ class RawConfig:
     strict: bool = False
     # False: :mod:`crontabber.config.plain` read it, and ``config`` is its plain Values.
     from_configman: bool = True
+    # The [resource] [[postgresql]] and [secrets] [[postgresql]] keys the file sets, as
+    # text, by dotted name (see crontabber.config.state_database).
+    postgres_keys: tuple[tuple[str, str], ...] = ()
 
 
 def settings_from(raw: RawConfig) -> Settings:
@@ -116,8 +117,10 @@ def settings_from(raw: RawConfig) -> Settings:
             problems.append(JobProblem((line.class_path,), str(exc)))
     command = command_from(config)
     unknown = unknown_options(raw, {namespace_name(line) for line, _ in jobs_setting.jobs})
-    state_url = database_url(config, raw.conf_path)
-    warnings_: tuple[str, ...] = tuple(filter(None, [foreign_state_class(config, state_url)]))
+    given = dict(raw.postgres_keys)
+    state_url = database_url(config, raw.conf_path, given)
+    fill_in_early_names(config, given)
+    warnings_: tuple[str, ...] = ()
     if raw.strict or command.name == "configtest":
         because = " (--admin.strict)" if raw.strict else ""
         problems.extend(
@@ -182,60 +185,12 @@ def optional_duration(**amount: float) -> dt.timedelta | None:
     return dt.timedelta(**amount) if any(amount.values()) else None
 
 
-def database_url(config: Any, conf_path: str | None) -> str:
-    """The state database: ``database_url``, else ``[resource] [[postgresql]]``, else SQLite.
-
-    A relative SQLite path is read beside the config file, like the default file.
-    """
-    directory = os.path.dirname(os.path.abspath(conf_path)) if conf_path else os.getcwd()
-    url = comma_joined(config.crontabber.database_url or "")
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = url.removeprefix("sqlite:///")
-        if path and not path.startswith(":memory:") and not path.startswith("file:"):
-            return "sqlite:///" + os.path.join(directory, path)
-    if url:
-        return url
-    pg = config.resource.postgresql
-    values = {key: pg.get(key) for key in ("host", "port", "dbname", "user", "password")}
-    values["host"] = comma_joined(values["host"] or "")
-    if values["host"] or values["dbname"] or values["user"]:
-        return postgres_url(values)
-    return "sqlite:///" + os.path.join(directory, STATE_FILE_NAME)
-
-
-def postgres_url(values: dict[str, Any]) -> str:
-    """``postgresql://user:password@host:port/dbname``, each part quoted, empty ones left out."""
-    from urllib.parse import quote  # here: --help and --version need no URL
-
-    user = quote(str(values.get("user") or ""), safe="")
-    password = quote(str(values.get("password") or ""), safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
-    host = str(values.get("host") or "")
-    port = f":{values['port']}" if values.get("port") and host else ""
-    dbname = quote(str(values.get("dbname") or ""), safe="")
-    return f"postgresql://{credentials}{host}{port}/{dbname}"
-
-
-def foreign_state_class(config: Any, state_url: str) -> str | None:
-    """A warning when the state goes to SQLite while ``[resource] [[postgresql]]`` names
-    a connection class of its own: the original kept its state through that class."""
-    chosen = config.resource.postgresql.get("database_class")
-    if not state_url.startswith("sqlite") or chosen is None:
-        return None
-    name = f"{chosen.__module__}.{chosen.__qualname__}" if isinstance(chosen, type) else chosen
-    if name == "crontabber.connection_factory.ConnectionFactory":
-        return None
-    return (
-        f"the state database is {state_url}: [resource] [[postgresql]] names "
-        f"database_class={name}, whose options crontabber does not read for its own "
-        "state; set crontabber.database_url to keep the original's state"
-    )
-
-
 def unknown_options(raw: RawConfig, configured: set[str]) -> list[str]:
     """The unknown options worth a word: those of a job not in the jobs list are harmless."""
     names = []
     for name in raw.unknown_options:
+        if name in EARLY_NAMES:
+            continue  # read: see crontabber.config.state_database
         namespace = name.split(".")[1] if name.startswith("crontabber.class-") else None
         if namespace is None or namespace in configured:
             names.append(name)
@@ -285,3 +240,15 @@ def daemon_workers(config: Any) -> int:
     if workers < 1:
         raise ConfigError(f"daemon.workers must be at least 1, not {workers}")
     return workers
+
+
+def fill_in_early_names(config: Any, given: dict[str, str]) -> None:
+    """``[resource] [[postgresql]]``'s empty connection values, filled in from the early
+    names the file gives, so that the jobs' ``ConnectionFactory`` reaches the database
+    the state is in (it falls back to that section when its own values are empty)."""
+    if not any(name in EARLY_NAMES for name in given):
+        return
+    section = config.resource.postgresql
+    for key, value in postgres_values(config, given).items():
+        if value not in (None, "") and section.get(key) != value:
+            section[key] = value

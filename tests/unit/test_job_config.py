@@ -6,11 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from configman import Namespace
 
 from crontabber import App
 from crontabber.config.configman_edge import read_config
 from crontabber.config.settings import settings_from
+from crontabber.errors import ConfigError
 from crontabber.mixins import using_postgres, with_single_postgres_transaction
 
 
@@ -154,20 +156,23 @@ class ForeignConnection:
         self.config = config
 
 
-def test_a_foreign_connection_class_without_a_state_database_is_warned_about(
+def test_a_foreign_connection_class_without_a_state_database_is_refused(
     tmp_path: Path,
 ) -> None:
-    settings, _ = load(
-        tmp_path,
-        f"""
+    """It was a warning, and the state went to a SQLite file of each host's own, so every
+    host ran every job (issue 21, reproduction 8): now it is one line, and nothing runs."""
+    with pytest.raises(ConfigError) as refused:
+        load(
+            tmp_path,
+            f"""
 [crontabber]
 jobs = {__name__}.DatabaseApp|1h
 [resource]
   [[postgresql]]
     database_class = {__name__}.ForeignConnection
 """,
-    )
-    assert settings.database_url.startswith("sqlite:///")
-    (warning,) = settings.warnings
-    assert f"database_class={__name__}.ForeignConnection" in warning
-    assert "set crontabber.database_url" in warning
+        )
+    message = str(refused.value)
+    assert "names PostgreSQL (resource.postgresql.database_class)" in message
+    assert "set crontabber.database_url" in message
+    assert not (tmp_path / "crontabber.sqlite").exists()
