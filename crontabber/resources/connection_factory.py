@@ -39,7 +39,24 @@ from crontabber.db.url import postgres_params
 log = logging.getLogger(__name__)
 
 CONNECTION_KEYS = ("host", "port", "dbname", "user", "password")
+EARLY_KEYS = (
+    "database_hostname",
+    "database_port",
+    "database_name",
+    "database_username",
+    "database_password",
+)
 REFERENCE = "resource.postgresql"
+DEFAULT_PORT = 5432
+# The names crontabber's early releases and their largest user gave the connection's
+# values, where they were read from, and what each is.
+EARLY_OPTIONS = (
+    ("database_hostname", "resource.postgresql", "the hostname of the database"),
+    ("database_port", "resource.postgresql", "the port for the database"),
+    ("database_name", "resource.postgresql", "the name of the database"),
+    ("database_username", "secrets.postgresql", "the name of the user"),
+    ("database_password", "secrets.postgresql", "the user's database password"),
+)
 HIDDEN = "<hidden>"
 
 
@@ -72,18 +89,21 @@ def connection_params(config: Any) -> dict[str, Any]:
 
     A non-empty ``database_url`` is used as it is. Otherwise each of ``host``,
     ``port``, ``dbname``, ``user`` and ``password`` left empty takes its value
-    from ``[resource] [[postgresql]]`` (reached through acquisition); keys empty
-    in both are left to libpq.
+    from ``[resource] [[postgresql]]`` (reached through acquisition), else from
+    the early releases' name for it (``database_hostname``...); keys empty
+    everywhere are left to libpq.
     """
     url = option(config, "database_url")
     if url:
         return params_from_url(str(url))
     fallback = option(option(config, "resource", None), "postgresql", None)
     params: dict[str, Any] = {}
-    for key in CONNECTION_KEYS:
+    for key, early in zip(CONNECTION_KEYS, EARLY_KEYS, strict=True):
         value = option(config, key)
         if value == "" and fallback is not None:
             value = option(fallback, key)
+        if value in ("", DEFAULT_PORT if key == "port" else ""):
+            value = option(config, early) or value  # the early releases' name for it
         if value != "":
             params[key] = int(value) if key == "port" else str(value)
     return params
@@ -137,8 +157,10 @@ class ConnectionFactory:
 
     @classmethod
     def get_required_config(cls) -> Any:
-        """The options configman puts in the resource's namespace, as the original had them."""
-        return _namespace(
+        """The options configman puts in the resource's namespace, as the original had them,
+        and the names crontabber's early releases gave the same values (read, so that
+        ``self.config.database.database_name`` and its kin are what they were then)."""
+        namespace = _namespace(
             "postgresql:// URL of the database; when set, the options below are unused",
             (
                 ("host", "", "the hostname of the database"),
@@ -149,6 +171,15 @@ class ConnectionFactory:
             ),
             reference=True,
         )
+        for key, reference, what in EARLY_OPTIONS:
+            namespace.add_option(
+                key,
+                default="",
+                doc=f"{what} (the early releases' name; [{reference.replace('.', '] [[')}]])",
+                reference_value_from=reference,
+                secret=key == "database_password",
+            )
+        return namespace
 
     @classmethod
     def job_section_options(cls) -> Any:

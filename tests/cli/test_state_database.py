@@ -20,7 +20,7 @@ WHERE = Job(
         with self.database_connection_factory() as connection:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT current_database()")
-                note(cursor.fetchone()[0])
+                note(cursor.fetchone()[0], self.config.database.database_name)
     """,
 )
 
@@ -53,7 +53,8 @@ def test_the_early_names_are_the_state_database_and_the_jobs_own(
     ran = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
     assert ran.status == 0, ran.stderr
     assert "unknown option" not in migrated.stderr + ran.stderr
-    assert noted(tmp_path) == [url.database]  # the job's own connection: the same database
+    # The job's own connection reaches the same database, and sees the early name.
+    assert noted(tmp_path) == [f"{url.database} {url.database}"]
     assert not (tmp_path / "crontabber.sqlite").exists()
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     try:

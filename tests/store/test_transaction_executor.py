@@ -178,6 +178,12 @@ def test_connection_factory_is_the_original_interface(pg_url: str) -> None:
         "dbname",
         "user",
         "password",
+        # the early releases' names for the same values (issue 21, reproduction 8)
+        "database_hostname",
+        "database_port",
+        "database_name",
+        "database_username",
+        "database_password",
     }
 
 
