@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..helpers.command import crontabber_command, environment, run_crontabber, write_config
+from ..helpers.command import run_crontabber, start_daemon, write_config
 from ..helpers.jobs import Job, noted, write_job_module
 from ..helpers.pgcluster import PgCluster
 
@@ -59,20 +59,7 @@ def test_twelve_daemons_on_seven_connections_never_overlap(
     )
     assert run_crontabber(f"--admin.conf={config}", "--migrate", cwd=tmp_path).status == 0
     daemons = [
-        subprocess.Popen(
-            [
-                *crontabber_command(),
-                f"--admin.conf={config}",
-                "--daemon",
-                "--daemon.poll_seconds=0.2",
-                f"--crontabber.host_name=daemon-{n}",
-            ],
-            cwd=tmp_path,
-            env=environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start_daemon(config, tmp_path, f"daemon-{n}", stderr=subprocess.PIPE)
         for n in range(DAEMONS)
     ]
     try:

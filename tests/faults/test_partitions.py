@@ -15,10 +15,9 @@ import psycopg2
 from crontabber.db.url import parse_url
 
 from ..helpers.command import (
-    crontabber_command,
-    environment,
     run_crontabber,
     start_crontabber,
+    start_daemon,
     write_config,
 )
 from ..helpers.jobs import Job, noted, write_job_module
@@ -108,23 +107,6 @@ def test_an_outcome_written_during_a_partition_gives_up_in_time(
     assert last.startswith("crontabber: recording the outcome of held failed: "), stderr
     assert last.endswith("its claim will expire and a later run recovers"), stderr
     assert elapsed < 6 + 5 + 2  # retries, then at most a connect timeout and a deadline
-
-
-def start_daemon(config: Path, cwd: Path, host: str) -> subprocess.Popen:
-    """Host ``host``'s daemon, polling every 0.2 s, its output dropped."""
-    return subprocess.Popen(
-        [
-            *crontabber_command(),
-            f"--admin.conf={config}",
-            "--daemon",
-            "--daemon.poll_seconds=0.2",
-            f"--crontabber.host_name={host}",
-        ],
-        cwd=cwd,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def work_lines(directory: Path) -> list[tuple[int, float]]:

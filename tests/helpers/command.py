@@ -62,6 +62,27 @@ def start_crontabber(
     )
 
 
+def start_daemon(
+    config: Path, cwd: Path, host: str, *, stderr: int | None = None
+) -> subprocess.Popen:
+    """Host ``host``'s daemon, polling every 0.2 s; its output dropped (``stderr``:
+    ``subprocess.PIPE`` keeps that, as text)."""
+    return subprocess.Popen(
+        [
+            *crontabber_command(),
+            f"--admin.conf={config}",
+            "--daemon",
+            "--daemon.poll_seconds=0.2",
+            f"--crontabber.host_name={host}",
+        ],
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if stderr is None else stderr,
+        text=True,
+    )
+
+
 def write_config(directory: Path, jobs: str, extra: str = "", database_url: str = "") -> Path:
     """An ini file in ``directory`` with the given jobs lines."""
     jobs_block = "\n".join(f"        {line}" for line in jobs.strip().splitlines())
