@@ -90,3 +90,8 @@ class LeaseLost(BaseException):
     ``crontabber.LeaseLost``."""
 
     __module__ = "crontabber"
+
+    @classmethod
+    def of(cls, app_name: str, reason: str) -> LeaseLost:
+        """``APP: its lease was lost: REASON``, the one line a user sees."""
+        return cls(f"{app_name}: its lease was lost: {reason}")

@@ -183,7 +183,7 @@ class Runner:
         log.info("pruned %d crontabber_log rows older than %s", deleted, before.isoformat())
 
     def _lease_lost(self, app_name: str, holder: Holder, reason: str) -> None:
-        self.interrupts.lease_lost(LeaseLost(f"{app_name}: its lease was lost: {reason}"))
+        self.interrupts.lease_lost(LeaseLost.of(app_name, reason))
 
     def _beat(self, app_name: str, holder: Holder) -> bool:
         return self.store.heartbeat(app_name, holder, self.lease.window)
@@ -316,7 +316,7 @@ class Runner:
             lost = self._heartbeat.lost(holder)
             if lost is not None and not isinstance(interrupted, LeaseLost):
                 # Not interrupted (no signals here, or it ended first): lost all the same.
-                interrupted = LeaseLost(f"{spec.app_name}: its lease was lost: {lost}")
+                interrupted = LeaseLost.of(spec.app_name, lost)
                 error = describe_failure(interrupted)
             duration = dt.timedelta(seconds=time.monotonic() - started_clock)
             outcome = Outcome(

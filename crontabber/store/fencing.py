@@ -63,5 +63,5 @@ class JobClaim:
         finally:
             cursor.close()
         if row is None:
-            raise LeaseLost(f"{self.app_name}: its lease was lost: the claim is no longer held")
+            raise LeaseLost.of(self.app_name, "the claim is no longer held")
         return int(row[0])

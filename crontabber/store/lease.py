@@ -184,6 +184,7 @@ class Heartbeat:
             )
             self._thread.start()
         self._renewed = self._clock()
+        self._failing = False  # a failure is said once per claim
         self._current = (app_name, holder)
         try:
             yield

@@ -218,6 +218,15 @@ def test_a_negative_retention_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_negative_state_timeout_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "", extra="    state_timeout_seconds=-1\n")
+    result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
+    assert result.status == 1
+    assert result.stderr == (
+        "crontabber: crontabber.state_timeout_seconds must not be negative (0: no limit)\n"
+    )
+
+
 # 11. What configman writes reads back; secrets stay masked
 
 SECRET_PASSWORD = "S3cretPw"

@@ -109,6 +109,14 @@ def test_an_outcome_written_during_a_partition_gives_up_in_time(
     assert elapsed < 6 + 5 + 2  # retries, then at most a connect timeout and a deadline
 
 
+def kill_all(*processes: subprocess.Popen | None) -> None:
+    """End the hosts a test left running, and collect their output."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def work_lines(directory: Path) -> list[tuple[int, float]]:
     return [(int(pid), float(when)) for pid, when in (line.split() for line in noted(directory))]
 
@@ -137,10 +145,7 @@ def test_a_frozen_holder_stops_within_a_second_of_waking(tmp_path: Path, pg_url:
         resumed = time.monotonic()
         _, stderr_a = host_a.communicate(timeout=30)
     finally:
-        for process in (host_a, host_b):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.communicate()
+        kill_all(host_a, host_b)
     after = [when for pid, when in work_lines(tmp_path) if pid == host_a.pid and when > resumed]
     assert not after or max(after) - resumed < 1.0, (len(after), max(after) - resumed)
     assert host_a.returncode == 4, stderr_a
@@ -187,10 +192,7 @@ def test_a_partitioned_holder_stops_before_another_host_takes_over(
             wait_until(lambda: any(pid == b_pid for pid, _ in work_lines(tmp_path)), "B runs it")
             _, stderr_a = host_a.communicate(timeout=60)
         finally:
-            for process in (host_a, host_b):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.communicate()
+            kill_all(host_a, host_b)
     lines = work_lines(tmp_path)
     last_of_a = max(when for pid, when in lines if pid == host_a.pid)
     first_of_b = min(when for pid, when in lines if pid == b_pid)
