@@ -54,6 +54,8 @@ class StateStore(LogViews, Session, abc.ABC):
     """
 
     dialect_name: str
+    read_only = False  # True for the status page's store: reads write nothing, not even
+    # the first sight of a new timeline (see ``record_timeline`` in sql/postgresql.sql)
 
     def __init__(
         self,

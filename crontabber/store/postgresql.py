@@ -47,7 +47,12 @@ class PostgresStore(StateStore):
             return decoded_rows(cursor) if cursor.description else []
 
     def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self._execute(connection, "read_states", params)
+        rows = self._execute(connection, "read_states", params)
+        if rows[0].get("unrecorded_timeline") is not None and not self.read_only:
+            # The first read on a new timeline (a promoted standby): from now on the
+            # lease rule counts from here, not from the standby's start.
+            self._execute(connection, "record_timeline", {})
+        return rows
 
     def _revision(self, connection: Any) -> str | None:
         return self._execute(connection, "schema_revision", {})[0]["string_agg"]

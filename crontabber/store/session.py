@@ -42,6 +42,7 @@ RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried throug
 TIMEOUT = dt.timedelta(seconds=10)  # how long one statement may go unanswered
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 EXPIRES = "; its claim will expire and a later run recovers"
+PROBE_TIMEOUT_SECONDS = 2  # asking a host whether it is a standby, when a heartbeat fails
 
 log = logging.getLogger("crontabber")
 
@@ -159,27 +160,56 @@ class Session:
         return seconds if remaining is None else min(seconds, max(remaining, 1.0))
 
     def server_is_down(self, exc: BaseException) -> bool:
-        """Whether ``exc`` shows the database server itself down or restarting, for every
-        client alike (SQLSTATE 57P01-57P03, or its port refusing connections), rather
-        than out of this process's reach. The lease rule does not count such time
-        against a lease; a silent network gives timeouts, never this."""
+        """Whether ``exc`` shows the database down or restarting for every client alike,
+        rather than out of this process's reach: SQLSTATE 57P01-57P03, or a lost
+        connection while every host of the URL refuses connections or is a standby
+        still in recovery (a failover under way), so that no host can claim
+        anything. The lease rule does not count such time against a lease; a
+        silent network gives timeouts, never this."""
         if isinstance(exc, Unreachable):  # the beat could not even connect
             exc = exc.error
         if sqlstate(exc) in SHUTDOWN_SQLSTATES:
             return True
         if not is_lost_connection(exc):
             return False
-        address = single_address(self.url)
-        return address is not None and refuses_connections(*address)
+        addresses = tcp_addresses(self.url)
+        return bool(addresses) and all(
+            refuses_connections(host, port) or self._in_recovery(host, port)
+            for host, port in addresses
+        )
+
+    def _in_recovery(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` answers as a standby (read-only, in recovery)."""
+        args = {**self.url.connect_args, "host": host, "port": port}
+        args.pop("target_session_attrs", None)
+        args["connect_timeout"] = PROBE_TIMEOUT_SECONDS
+        try:
+            connection = connect(type(self.url)(self.url.dialect, self.url.text, args))
+        except Exception:  # unreachable or refusing: not known to be a standby
+            return False
+        try:
+            with Deadline(connection, PROBE_TIMEOUT_SECONDS), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_is_in_recovery()")
+                return bool(cursor.fetchone()[0])
+        except Exception:
+            return False
+        finally:
+            connection.close()
 
 
-def single_address(url: DatabaseURL) -> tuple[str, int] | None:
-    """The one TCP host and port of a PostgreSQL URL (None: several, or a socket file)."""
+def tcp_addresses(url: DatabaseURL) -> list[tuple[str, int]]:
+    """The TCP hosts and ports of a PostgreSQL URL, in order; none when any is a socket
+    file or the URL gives ``hostaddr`` (whose hosts a probe would not find the same)."""
     host = str(url.connect_args.get("host") or "")
-    port = url.connect_args.get("port") or 5432
-    if url.dialect != "postgresql" or not host or host.startswith("/") or "," in host:
-        return None
-    return host, int(port) if str(port).isdigit() else 5432
+    if url.dialect != "postgresql" or not host or "hostaddr" in url.connect_args:
+        return []
+    hosts = host.split(",")
+    ports = str(url.connect_args.get("port") or "5432").split(",")
+    if len(ports) == 1:
+        ports = ports * len(hosts)
+    if len(ports) != len(hosts) or any(not h or h.startswith("/") for h in hosts):
+        return []
+    return [(h, int(p) if p.isdigit() else 5432) for h, p in zip(hosts, ports, strict=True)]
 
 
 def refuses_connections(host: str, port: int) -> bool:

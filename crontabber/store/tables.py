@@ -89,6 +89,15 @@ crontabber_log = sa.Table(
     sa.Index("crontabber_log_log_time_idx", "log_time"),
 )
 
+# When each PostgreSQL timeline began, as crontabber first saw it (see the lease rule
+# in sql/postgresql.sql): a promoted standby's downtime is not counted against leases.
+crontabber_timeline = sa.Table(
+    "crontabber_timeline",
+    metadata,
+    sa.Column("timeline", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+)
+
 # Alembic's record of the schema revision; named so as not to collide with an
 # application's own alembic_version in a shared database. Not in ``metadata``:
 # Alembic owns it.

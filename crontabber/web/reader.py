@@ -114,6 +114,7 @@ def read_only_store(url: str) -> StateStore:
     """A store on ``url`` whose connections are read-only and which never migrates."""
     store = open_store(url, retry_for=READ_RETRY, auto_migrate=False)
     store.connection_factory = connect_read_only  # type: ignore[assignment]
+    store.read_only = True
     return store
 
 

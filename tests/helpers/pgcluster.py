@@ -5,7 +5,8 @@
 server listens on 127.0.0.1 only, on a free port, with its unix socket in that
 directory and ``trust`` authentication, tuned to start and stop fast (no
 fsync: the data is thrown away, and a stopped server still loses no commit).
-``cleanup()`` stops it at once and removes the directory. The
+``cleanup()`` stops it at once and removes the directory. ``standby_of(primary)``
+makes a streaming replica of a running cluster, which ``promote()`` promotes. The
 ``private_cluster`` fixture (tests/conftest.py) yields a started cluster and always
 cleans up. Without the binaries, ``runuser`` or root (``missing_requirement``), the
 fixture skips with the reason, or fails under CI=true.
@@ -82,6 +83,35 @@ class PgCluster:
             cluster.cleanup()
             raise
         return cluster
+
+    @classmethod
+    def standby_of(cls, primary: PgCluster) -> PgCluster:
+        """A new, stopped streaming replica of the running ``primary``: a base backup
+        taken with ``pg_basebackup -R``, which writes its ``primary_conninfo``."""
+        bin_dir = server_bin_dir()
+        if bin_dir is None:
+            raise RuntimeError("no PostgreSQL server binaries")
+        base = Path(tempfile.mkdtemp(prefix="crontabber-pg-standby-"))
+        shutil.chown(base, "postgres")
+        cluster = cls(bin_dir, base)
+        try:
+            cluster._run(
+                "pg_basebackup",
+                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+                *("-D", str(cluster.data), "-R", "-X", "stream", "-c", "fast"),
+            )
+        except BaseException:
+            cluster.cleanup()
+            raise
+        return cluster
+
+    def promote(self) -> None:
+        """Promote this standby and wait until it takes writes (a new timeline)."""
+        self._pg_ctl("-t", "30", "promote")
+
+    @property
+    def libpq_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @property
     def url(self) -> str:

@@ -26,7 +26,8 @@ def hold_claim(
     """Make ``name`` claimed by another process (``host``, ``pid``), through a real claim.
 
     Its lease is live (an hour, in the database's clock) unless ``lapsed``, which
-    makes the last heartbeat an hour old and the lease lapsed since. ``since``
+    makes the last heartbeat an hour old and the lease lapsed since (and the
+    server's timeline, which the lease rule counts from, older still). ``since``
     rewrites when the claim was made (and its heartbeat) to a fixed time, for
     tests that pass their own ``now``; ``age`` makes it that much older than the
     database's now instead.
@@ -61,6 +62,11 @@ def hold_claim(
             conn.execute(
                 sa.update(sql.crontabber).where(sql.crontabber.c.app_name == name).values(values)
             )
+            if lapsed and store.dialect_name == "postgresql":
+                # the server "came up" (its timeline was first seen) before that, too
+                conn.exec_driver_sql(
+                    "UPDATE crontabber_timeline SET since = since - interval '2 hours'"
+                )
     return holder
 
 

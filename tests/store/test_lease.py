@@ -238,6 +238,9 @@ def test_an_outcome_whose_claim_was_taken_over_is_logged_as_superseded(
                 "heartbeat = clock_timestamp() - interval '1 hour 1 second' "
                 "WHERE app_name = 'finished'"
             )
+            admin.exec_driver_sql(  # and the server's timeline began before that
+                "UPDATE crontabber_timeline SET since = since - interval '2 hours'"
+            )
         recovered = other.claim(
             "finished",
             depends_on=(),
@@ -266,3 +269,34 @@ def test_an_outcome_whose_claim_was_taken_over_is_logged_as_superseded(
     store.close()
     other.close()
     admin_engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_timeline_not_yet_seen_counts_from_now_and_a_run_records_it(pg_store, pg_url) -> None:
+    """After a promotion the server's timeline is new: until a crontabber has seen it,
+    no lease lapses (the failover may have just ended); a run records when it first
+    saw it, and the status page, which writes nothing, does not."""
+    from crontabber.web.reader import read_only_store
+
+    hold_claim(pg_store, "held", lapsed=True)
+    assert "held" in pg_store.read_snapshot().abandoned
+    with pg_store.engine.begin() as conn:  # as on a standby just promoted
+        conn.exec_driver_sql("DELETE FROM crontabber_timeline")
+
+    def recorded() -> list:
+        with pg_store.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT since FROM crontabber_timeline").all()
+
+    page = read_only_store(pg_url)
+    try:
+        assert "held" not in page.read_snapshot().abandoned
+    finally:
+        page.close()
+    assert recorded() == []
+    snapshot = pg_store.read_snapshot()
+    assert "held" not in snapshot.abandoned
+    [(since,)] = recorded()
+    assert abs(since - snapshot.now) < SECOND
+    assert "held" not in pg_store.read_snapshot().abandoned  # a window (1 s) from then
+    time.sleep(1.2)
+    assert "held" in pg_store.read_snapshot().abandoned

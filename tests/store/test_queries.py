@@ -67,7 +67,7 @@ def test_the_store_uses_every_statement_and_only_those() -> None:
             (STORE / name).read_text() for name in (f"{dialect}.py", "abc.py", "fencing.py")
         )
         used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
-        defined = set(queries(dialect)) - {"abandoned"}  # a fragment, inlined
+        defined = set(queries(dialect))
         assert used >= defined, (dialect, sorted(defined - used))
 
 
@@ -77,8 +77,6 @@ def test_every_postgresql_statement_runs_on_a_migrated_database(pg_store: StateS
     connection.autocommit = False
     try:
         for name, text in queries("postgresql").items():
-            if name == "abandoned":
-                continue
             needed = parameters(text, r"%\((\w+)\)s")
             values = {key: VALUES[key] for key in needed}
             if "error" in values:
@@ -103,8 +101,6 @@ def test_every_sqlite_statement_runs_on_a_migrated_database(tmp_path: Path) -> N
     connection = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
     try:
         for name, text in queries("sqlite").items():
-            if name == "abandoned":
-                continue
             needed = parameters(text, r":(\w+)")
             values = {key: encode(VALUES[key]) for key in needed}
             connection.execute("BEGIN")

@@ -148,6 +148,13 @@ def test_a_server_that_refuses_connections_is_down_a_silent_one_is_not() -> None
         port = listening.getsockname()[1]
         silent = Session(parse_url(f"postgresql://u@127.0.0.1:{port}/db"))
         assert not silent.server_is_down(lost)
-    several = Session(parse_url(f"postgresql://u@127.0.0.1:{port},127.0.0.2:{port}/db"))
-    assert not several.server_is_down(lost)  # which one? the lease counts on
+        # several hosts: down for everyone only when none of them can be reached
+        several = Session(parse_url(f"postgresql://u@127.0.0.1:{port},127.0.0.2:{port}/db"))
+        assert not several.server_is_down(lost)  # one is silent: the lease counts on
     assert not silent.server_is_down(ValueError("a bug"))
+    with socket.socket() as one, socket.socket() as other:  # both refuse
+        one.bind(("127.0.0.1", 0))
+        other.bind(("127.0.0.1", 0))
+        ports = f"{one.getsockname()[1]},{other.getsockname()[1]}"
+        both = Session(parse_url(f"postgresql://u@127.0.0.1,127.0.0.1/db?port={ports}"))
+        assert both.server_is_down(lost)

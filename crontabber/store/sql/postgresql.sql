@@ -6,18 +6,37 @@
 --
 -- The columns of a job's row, in this order, are STATE_COLUMNS in crontabber/store/schema.py.
 
+-- name: timeline
+-- The server's timeline (a promotion starts a new one), or NULL on a standby.
+CASE WHEN NOT pg_is_in_recovery()
+    THEN ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int
+END
+
+-- name: up_since
+-- Since when the server has been up and writable: the later of its start (a restart
+-- resets it) and the first time a crontabber saw its timeline (a promotion starts a
+-- new one); now, while this timeline is not yet recorded.
+greatest(
+    pg_postmaster_start_time(),
+    COALESCE(
+        (SELECT t.since FROM crontabber_timeline AS t WHERE t.timeline = {timeline}),
+        clock_timestamp()
+    )
+)
+
 -- name: abandoned
 -- Why the claim on the row c is abandoned ('pid', 'lease', 'age'), or NULL while it is live.
 -- 'pid': its holder was on this host and its process is gone (the caller checked that
 -- pid and passes that claim's token). 'lease': its lease lapsed in the database's
--- clock, time the server was down not counted. 'age': it is older than the max age.
+-- clock, time the server was down or failing over not counted: a lease lapses no
+-- sooner than its window after {up_since}. 'age': it is older than the max age.
 CASE
     WHEN c.ongoing IS NULL THEN NULL
     WHEN c.ongoing_token = %(dead_token)s THEN 'pid'
     WHEN c.lease_expires IS NOT NULL
         AND greatest(
             c.lease_expires,
-            pg_postmaster_start_time() + (c.lease_expires - c.heartbeat)
+            {up_since} + (c.lease_expires - c.heartbeat)
         ) < clock_timestamp() THEN 'lease'
     WHEN c.ongoing < clock_timestamp() - make_interval(secs => %(max_age_seconds)s) THEN 'age'
 END
@@ -32,9 +51,20 @@ SELECT
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
     c.heartbeat, c.lease_expires, c.fence, {abandoned} AS abandoned,
-    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log,
+    (SELECT tl.timeline FROM (SELECT {timeline} AS timeline) AS tl
+        WHERE NOT EXISTS (
+            SELECT 1 FROM crontabber_timeline AS t WHERE t.timeline = tl.timeline
+        )) AS unrecorded_timeline
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON true
+
+-- name: record_timeline
+-- The first time a crontabber sees the server on this timeline (after a promotion).
+INSERT INTO crontabber_timeline (timeline, since)
+SELECT tl.timeline, clock_timestamp() FROM (SELECT {timeline} AS timeline) AS tl
+WHERE tl.timeline IS NOT NULL
+ON CONFLICT (timeline) DO NOTHING
 
 -- name: schema_revision
 SELECT string_agg(version_num, ',') FROM crontabber_alembic_version
