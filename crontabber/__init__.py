@@ -34,7 +34,8 @@ not at all):
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
     crontabber.record
-    crontabber.run, .run.error_reporting, .run.interrupts, .run.runner
+    crontabber.run, .run.error_reporting, .run.interrupts, .run.reports,
+        .run.runner, .run.sharing
     crontabber.store, .store.abc, .store.lease, .store.postgresql,
         .store.queries, .store.records, .store.schema, .store.session,
         .store.views

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 import time
 import traceback
@@ -11,8 +10,9 @@ from collections.abc import Callable, Sequence
 
 from crontabber.errors import ClaimLost, LeaseLost
 from crontabber.jobs.spec import JobSpec, order_jobs
-from crontabber.record import record
 from crontabber.run.interrupts import NoInterrupts, Terminated
+from crontabber.run.reports import JobReport, Result, RunReport, unmet_dependency
+from crontabber.run.sharing import TakingTurns
 from crontabber.store.abc import StateStore
 from crontabber.store.lease import Heartbeat, LeasePolicy
 from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Snapshot
@@ -27,60 +27,10 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-class Result(enum.Enum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # a dependency is not satisfied
-    LOCKED = "locked"  # lost a simultaneous row-lock race
-    ONGOING = "ongoing"  # running elsewhere
-    RECOVERED = "recovered"  # an abandoned run was recorded as failed; retried later
+__all__ = ["JobReport", "Result", "RunReport", "Runner", "describe_failure", "unmet_dependency"]
 
 
-@record
-class JobReport:
-    app_name: str
-    result: Result
-    reason: str = ""
-    duration: dt.timedelta | None = None
-
-
-@record
-class RunReport:
-    """What one tick did with each job it considered (jobs not due are not listed)."""
-
-    jobs: tuple[JobReport, ...]
-    now: dt.datetime | None = None  # the tick's time (the database's) when it ended
-    # When the earliest job this tick did not leave to others or to its dependencies
-    # is next due (None: no job at all). What a daemon sleeps until.
-    next_due: dt.datetime | None = None
-
-    def with_result(self, result: Result) -> list[str]:
-        return [job.app_name for job in self.jobs if job.result is result]
-
-    @property
-    def exit_status(self) -> int:
-        """3 when a due job was running elsewhere, else 2 when one lost a lock race, else 0."""
-        if self.with_result(Result.ONGOING):
-            return 3
-        if self.with_result(Result.LOCKED):
-            return 2
-        return 0
-
-
-def unmet_dependency(spec: JobSpec, states: dict[str, JobState], now: dt.datetime) -> str | None:
-    """Why ``spec`` may not run now because of its dependencies, or None when it may."""
-    for name in spec.depends_on:
-        state = states.get(name)
-        if state is None or state.last_run is None:
-            return f"dependency {name!r} has never run"
-        if state.failed_last_time:
-            return f"dependency {name!r} failed last time"
-        if state.next_run is not None and state.next_run < now:
-            return f"dependency {name!r} has not run recently (it was due {state.next_run:%Y-%m-%d %H:%M} UTC)"
-    return None
-
-
-class Runner:
+class Runner(TakingTurns):
     """Runs every due job once, in dependency order, claiming each through the store.
 
     Time is the database's: a tick reads it with the jobs' states and counts
@@ -140,11 +90,14 @@ class Runner:
             on_lost=self._lease_lost,
             server_down=self.store.server_is_down,
         ) as self._heartbeat:
-            for spec in specs:
-                self.interrupts.raise_pending()  # a signal between jobs stops the run here
-                report = self._consider(spec, states, self._clock(), force=force)
-                if report is not None:
-                    reports.append(report)
+            if self._shares(specs, states, only=only, force=force):
+                reports = self._run_in_turn(specs, states)  # PostgreSQL: SKIP LOCKED
+            else:
+                for spec in specs:
+                    self.interrupts.raise_pending()  # a signal between jobs stops the run here
+                    report = self._consider(spec, states, self._clock(), force=force)
+                    if report is not None:
+                        reports.append(report)
         self.interrupts.raise_pending()  # one that came while the last outcome was written
         self._prune_log(snapshot)
         end = self._clock()
@@ -154,6 +107,24 @@ class Runner:
             if job.result in (Result.SKIPPED, Result.ONGOING, Result.LOCKED)
         }
         return RunReport(tuple(reports), end, self._next_due(specs, states, waiting, end))
+
+    def _shares(
+        self,
+        specs: Sequence[JobSpec],
+        states: dict[str, JobState],
+        *,
+        only: str | None,
+        force: bool,
+    ) -> bool:
+        """Whether this tick claims in turn with the other hosts (``run.sharing``): on
+        PostgreSQL, when something is due, and neither ``--job`` nor ``--force``."""
+        if not hasattr(self.store, "claim_next") or only is not None or force:
+            return False
+        now = self._clock()
+        return any(
+            spec.is_due(state.next_run if (state := states.get(spec.app_name)) else None, now)
+            for spec in specs
+        )
 
     @staticmethod
     def _next_due(

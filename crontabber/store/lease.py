@@ -134,7 +134,7 @@ class Heartbeat:
     when a beat finds the claim gone; when beats keep failing past the renew
     deadline, two thirds of the lease ``window`` since the last renewal
     (client-go's RenewDeadline), time the server was down for everyone
-    (``server_down(exc)``) excepted, as the lease rule excepts it; or when the process wakes from a pause longer
+    (``server_down(exc, within)``, which answers within that many seconds) excepted, as the lease rule excepts it; or when the process wakes from a pause longer
     than the ``window`` (SIGSTOP, a frozen VM), as the monotonic clock tells,
     without waiting for a beat: the lease lapsed meanwhile and another host may
     be running the job.
@@ -147,7 +147,7 @@ class Heartbeat:
         *,
         window: dt.timedelta | None = None,
         on_lost: Callable[[str, Any, str], None] | None = None,
-        server_down: Callable[[BaseException], bool] | None = None,
+        server_down: Callable[[BaseException, float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._beat = beat
@@ -222,7 +222,9 @@ class Heartbeat:
                 if not self._failing:
                     self._failing = True
                     log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
-                if self._server_down is not None and self._server_down(exc):
+                since = self._clock() - self._renewed
+                left = self._interval if self._deadline is None else self._deadline - since
+                if self._server_down is not None and self._server_down(exc, max(left, 0.0)):
                     # Down for every host: the database grants a lease a full window
                     # from its start, so no time runs against this one meanwhile.
                     self._renewed = self._clock()

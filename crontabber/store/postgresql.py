@@ -10,7 +10,11 @@ from crontabber.store.records import JobState, ResetStatus
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
+
+    from crontabber.store.lease import LeasePolicy
+    from crontabber.store.records import Holder
 
 UTC = dt.timezone.utc
 
@@ -45,6 +49,51 @@ class PostgresStore(StateStore):
         with connection.cursor() as cursor:
             cursor.execute(self.sql[name], params)
             return decoded_rows(cursor) if cursor.description else []
+
+    def claim_next(
+        self,
+        candidates: Sequence[tuple[str, Sequence[str], JobState | None]],
+        *,
+        lease: LeasePolicy,
+        holder: Holder,
+    ) -> tuple[JobState | None, dict[str, JobState]]:
+        """Claim the first of ``candidates`` (app name, dependencies, state as seen;
+        None: no row yet) that is free and unchanged since seen, skipping rows another
+        process is claiming: hosts never wait on or fail against each other.
+
+        Returns the claimed job's state (``holder`` holds it, leased for
+        ``lease.window``) and nothing else; or None and every candidate's row as it
+        stands, from which the caller tells a job running elsewhere, one another
+        process has just run, and one it is claiming right now. One statement (two
+        when a candidate has no row yet).
+        """
+        depends_on = json.dumps({name: list(deps) for name, deps, _ in candidates})
+        missing = [name for name, _, seen in candidates if seen is None]
+        params = {
+            "app_names": [name for name, _, _ in candidates],
+            "seen_next_runs": [seen.next_run if seen else None for _, _, seen in candidates],
+            "depends_on_json": depends_on,
+            "lease_seconds": lease.window.total_seconds(),
+            "host": holder.host,
+            "pid": holder.pid,
+            "token": holder.token,
+        }
+
+        def attempt(connection: Any) -> tuple[JobState | None, dict[str, JobState]]:
+            if missing:
+                self._execute(
+                    connection,
+                    "insert_states",
+                    {"app_names": missing, "depends_on_json": depends_on},
+                )
+            rows = self._execute(connection, "claim_next", params)
+            states = {row["app_name"]: JobState.from_values(row) for row in rows}
+            for row in rows:  # claimed now, or by an earlier try that committed unseen
+                if row["claimed"] or row["ongoing_token"] == holder.token:
+                    return states[row["app_name"]], {}
+            return None, states
+
+        return self._retrying("claiming the next due job", attempt)
 
     def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self._execute(connection, "read_states", params)

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 
-from crontabber.db.connect import connect
+from crontabber.db.connect import POSTGRES_DEFAULTS, connect
 from crontabber.db.deadline import Deadline
 from crontabber.db.retry import (
     LOCK_NOT_AVAILABLE,
@@ -42,7 +42,7 @@ RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried throug
 TIMEOUT = dt.timedelta(seconds=10)  # how long one statement may go unanswered
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 EXPIRES = "; its claim will expire and a later run recovers"
-PROBE_TIMEOUT_SECONDS = 2  # asking a host whether it is a standby, when a heartbeat fails
+PROBE_SECONDS = 2.0  # at most, to ask the hosts whether they are down, when a heartbeat fails
 
 log = logging.getLogger("crontabber")
 
@@ -159,13 +159,14 @@ class Session:
         seconds = self.timeout.total_seconds()
         return seconds if remaining is None else min(seconds, max(remaining, 1.0))
 
-    def server_is_down(self, exc: BaseException) -> bool:
+    def server_is_down(self, exc: BaseException, within: float = PROBE_SECONDS) -> bool:
         """Whether ``exc`` shows the database down or restarting for every client alike,
         rather than out of this process's reach: SQLSTATE 57P01-57P03, or a lost
-        connection while every host of the URL refuses connections or is a standby
-        still in recovery (a failover under way), so that no host can claim
-        anything. The lease rule does not count such time against a lease; a
-        silent network gives timeouts, never this."""
+        connection while every host of the URL refuses connections (or, when the URL
+        lists several, answers as a standby still in recovery: a failover under
+        way), so that no host can claim anything. The lease rule does not count such
+        time against a lease; a silent network gives timeouts, never this. Answers
+        within ``within`` seconds (a host that has not answered by then is not down)."""
         if isinstance(exc, Unreachable):  # the beat could not even connect
             exc = exc.error
         if sqlstate(exc) in SHUTDOWN_SQLSTATES:
@@ -173,28 +174,54 @@ class Session:
         if not is_lost_connection(exc):
             return False
         addresses = tcp_addresses(self.url)
-        return bool(addresses) and all(
-            refuses_connections(host, port) or self._in_recovery(host, port)
-            for host, port in addresses
-        )
+        ends = time.monotonic() + min(within, PROBE_SECONDS)
+        for host, port in addresses:
+            if refuses_connections(host, port, ends):
+                continue
+            if len(addresses) == 1 or not self._in_recovery(host, port, ends):
+                return False
+        return bool(addresses)
 
-    def _in_recovery(self, host: str, port: int) -> bool:
-        """Whether ``host:port`` answers as a standby (read-only, in recovery)."""
-        args = {**self.url.connect_args, "host": host, "port": port}
+    def _in_recovery(self, host: str, port: int, ends: float) -> bool:
+        """Whether ``host:port`` answers as a standby (in recovery) before ``ends``."""
+        import psycopg2  # only when a heartbeat fails: a tick does not pay for it
+
+        args = {**POSTGRES_DEFAULTS, **self.url.connect_args, "host": host, "port": port}
         args.pop("target_session_attrs", None)
-        args["connect_timeout"] = PROBE_TIMEOUT_SECONDS
-        try:
-            connection = connect(type(self.url)(self.url.dialect, self.url.text, args))
-        except Exception:  # unreachable or refusing: not known to be a standby
+        try:  # asynchronous, so that a host that does not answer is given up on in time
+            connection = psycopg2.connect(**args, async_=True)
+        except Exception:
             return False
         try:
-            with Deadline(connection, PROBE_TIMEOUT_SECONDS), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_is_in_recovery()")
-                return bool(cursor.fetchone()[0])
-        except Exception:
+            if not _answered(connection, ends):
+                return False
+            cursor = connection.cursor()
+            cursor.execute("SELECT pg_is_in_recovery()")
+            return _answered(connection, ends) and bool(cursor.fetchone()[0])
+        except Exception:  # refused, failed or cut: not known to be a standby
             return False
         finally:
             connection.close()
+
+
+def _answered(connection: Any, ends: float) -> bool:
+    """Poll an asynchronous psycopg2 connection until its operation is done (True) or
+    ``ends`` (monotonic) has passed (False)."""
+    import select
+
+    import psycopg2.extensions as ext
+
+    while True:
+        state = connection.poll()
+        if state == ext.POLL_OK:
+            return True
+        left = ends - time.monotonic()
+        if left <= 0:
+            return False
+        if state == ext.POLL_READ:
+            select.select([connection.fileno()], [], [], left)
+        else:
+            select.select([], [connection.fileno()], [], left)
 
 
 def tcp_addresses(url: DatabaseURL) -> list[tuple[str, int]]:
@@ -212,12 +239,16 @@ def tcp_addresses(url: DatabaseURL) -> list[tuple[str, int]]:
     return [(h, int(p) if p.isdigit() else 5432) for h, p in zip(hosts, ports, strict=True)]
 
 
-def refuses_connections(host: str, port: int) -> bool:
-    """Whether ``host:port`` actively refuses a TCP connection (nothing listens there)."""
+def refuses_connections(host: str, port: int, ends: float | None = None) -> bool:
+    """Whether ``host:port`` actively refuses a TCP connection (nothing listens there),
+    asked for a second at most, and not past ``ends`` (monotonic)."""
     import socket  # only when a heartbeat fails: a tick does not pay for the import
 
+    seconds = 1.0 if ends is None else min(1.0, ends - time.monotonic())
+    if seconds <= 0:
+        return False
     try:
-        socket.create_connection((host, port), timeout=1).close()
+        socket.create_connection((host, port), timeout=seconds).close()
     except ConnectionRefusedError:
         return True
     except OSError:

@@ -23,6 +23,9 @@ STORE = Path(database.__file__).parent.parent / "store"
 VALUES = {
     "app_name": "job",
     "depends_on": ["dep"],
+    "depends_on_json": '{"job": ["dep"]}',
+    "app_names": ["job"],
+    "seen_next_runs": [None],
     "dead_token": None,
     "max_age_seconds": 3600.0,
     "lease_seconds": 90.0,

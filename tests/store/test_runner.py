@@ -200,7 +200,7 @@ def recording(store: StateStore) -> Recorder:
 
 # What a tick sends, statement by statement (a cost guard, not a timing). On
 # PostgreSQL each statement is one round trip in autocommit: no BEGIN, no COMMIT.
-CLAIM = {"postgresql": ["claim"], "sqlite": ["BEGIN", "lock", "mark_ongoing", "COMMIT"]}
+CLAIM = {"postgresql": ["claim_next"], "sqlite": ["BEGIN", "lock", "mark_ongoing", "COMMIT"]}
 FINISH = {"postgresql": ["finish"], "sqlite": ["BEGIN", "finish", "insert_log", "COMMIT"]}
 
 
@@ -233,7 +233,7 @@ def test_first_run_inserts_its_row_before_the_claim(store: StateStore) -> None:
     runner(store, Alpha).run(now=NOW)
     dialect = store.dialect_name
     claim = (
-        ["insert_state", "claim"]
+        ["insert_states", "claim_next"]
         if dialect == "postgresql"
         else ["BEGIN", "insert_state", "lock", "mark_ongoing", "COMMIT"]
     )

@@ -126,7 +126,7 @@ def test_time_the_server_is_down_for_everyone_does_not_cost_the_lease() -> None:
             dt.timedelta(milliseconds=5),
             window=dt.timedelta(milliseconds=60),
             on_lost=lambda _name, _holder, reason: lost.append(reason),
-            server_down=lambda exc: beats.append(exc) or True,
+            server_down=lambda exc, _within: beats.append(exc) or True,
         ) as heartbeat,
         heartbeat.holding("job", FakeHolder()),
     ):

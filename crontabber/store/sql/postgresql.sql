@@ -115,6 +115,60 @@ SELECT
     locked.db_now, locked.abandoned, claimed.app_name IS NOT NULL AS claimed
 FROM locked LEFT JOIN claimed ON true
 
+-- name: insert_states
+-- The rows of jobs that have none yet (their first run), in one statement.
+INSERT INTO crontabber (app_name, depends_on, error_count)
+SELECT j.app_name, ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::json -> j.app_name)), 0
+FROM unnest(%(app_names)s::text[]) AS j(app_name)
+ON CONFLICT (app_name) DO NOTHING
+
+-- name: claim_next
+-- Claim the first of the candidates, in the caller's order, that is free and as the
+-- caller saw it (its next_run unchanged), skipping rows another process has locked:
+-- hosts starting together take different jobs and never wait on or fail against
+-- each other's rows. One statement. Returns the claimed row (claimed true), or,
+-- when none could be claimed, every candidate's row as it stands (claimed false):
+-- running elsewhere, run by another process meanwhile, or being claimed right now.
+WITH wanted AS (
+    SELECT w.app_name, w.seen_next_run, w.position
+    FROM unnest(%(app_names)s::text[], %(seen_next_runs)s::timestamptz[])
+        WITH ORDINALITY AS w(app_name, seen_next_run, position)
+), picked AS (
+    SELECT c.app_name
+    FROM crontabber AS c
+    JOIN wanted AS w ON w.app_name = c.app_name
+    WHERE c.ongoing IS NULL AND c.next_run IS NOT DISTINCT FROM w.seen_next_run
+    ORDER BY w.position
+    LIMIT 1
+    FOR UPDATE OF c SKIP LOCKED
+), claimed AS (
+    UPDATE crontabber AS c
+    SET ongoing = clock_timestamp(),
+        heartbeat = clock_timestamp(),
+        lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+        ongoing_host = %(host)s,
+        ongoing_pid = %(pid)s,
+        ongoing_token = %(token)s,
+        depends_on = ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::json -> c.app_name)),
+        fence = c.fence + 1
+    FROM picked
+    WHERE c.app_name = picked.app_name
+    RETURNING c.*
+)
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence, true AS claimed
+FROM claimed
+UNION ALL
+SELECT
+    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
+    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
+    c.heartbeat, c.lease_expires, c.fence, false AS claimed
+FROM crontabber AS c
+JOIN wanted AS w ON w.app_name = c.app_name
+WHERE NOT EXISTS (SELECT 1 FROM claimed)
+
 -- name: recover
 -- Release a claim found abandoned, if it still is, as a failed run due again
 -- retry_after_seconds later, and log it: one statement. Returns the row it left.
