@@ -37,7 +37,7 @@ log = logging.getLogger("crontabber")
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 # The most candidates one claim is offered: the oldest due first. When another process
 # has every one of them, they are said once and the next ones are offered.
-CLAIM_CHUNK = 32
+CLAIM_CHUNK = 16
 
 
 class TakingTurns:

@@ -137,7 +137,8 @@ WITH wanted AS (
     SELECT c.app_name
     FROM crontabber AS c
     JOIN wanted AS w ON w.app_name = c.app_name
-    WHERE c.ongoing IS NULL AND c.next_run IS NOT DISTINCT FROM w.seen_next_run
+    WHERE c.app_name = ANY(%(app_names)s::text[])  -- the candidates' rows by the index
+        AND c.ongoing IS NULL AND c.next_run IS NOT DISTINCT FROM w.seen_next_run
     ORDER BY w.position
     LIMIT 1
     FOR UPDATE OF c SKIP LOCKED
@@ -166,8 +167,7 @@ SELECT
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
     c.heartbeat, c.lease_expires, c.fence, false AS claimed
 FROM crontabber AS c
-JOIN wanted AS w ON w.app_name = c.app_name
-WHERE NOT EXISTS (SELECT 1 FROM claimed)
+WHERE c.app_name = ANY(%(app_names)s::text[]) AND NOT EXISTS (SELECT 1 FROM claimed)
 
 -- name: recover
 -- Release a claim found abandoned, if it still is, as a failed run due again
