@@ -18,6 +18,7 @@ line when it answers again, and goes on.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import subprocess
 import threading
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from crontabber.db.retry import RetryPolicy
 from crontabber.errors import CrontabberError, LeaseLost
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
+from crontabber.run.reading import DueReads
 from crontabber.run.runner import Runner
 
 log = logging.getLogger("crontabber")
@@ -60,7 +62,7 @@ def run_daemon(
                 worker.send_signal(signum)
 
     with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
-        runner = build(signals)
+        runner = _reading_due(build(signals), poll_seconds)
         outage_since: float | None = None
         # Through an outage: 1s, doubling, at most poll_seconds, for as long as it lasts.
         retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
@@ -71,7 +73,7 @@ def run_daemon(
         while not signals.stopping:
             if signals.reload_requested and rebuild is not None:
                 signals.reload_requested = False
-                runner = _reloaded(runner, rebuild, signals)
+                runner = _reading_due(_reloaded(runner, rebuild, signals), poll_seconds)
             try:
                 report = runner.run()
             except GracefulStop:
@@ -80,8 +82,10 @@ def run_daemon(
                 break  # a job was interrupted past the grace period: recorded as failed
             except LeaseLost as exc:  # the job was stopped and recorded; the daemon goes on
                 log.error("%s; stopped it (another host may run it now)", exc)
+                runner.reads.forget()
                 wait = MIN_WAIT
             except CrontabberError as exc:
+                runner.reads.forget()  # read every row once it answers again
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.error("%s; retrying until it answers (the daemon goes on)", exc)
@@ -106,6 +110,15 @@ def run_daemon(
             status = max(status, _wait(worker, shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
+
+
+def _reading_due(runner: Runner, poll_seconds: float) -> Runner:
+    """The runner, reading every row now and then and the due rows in between."""
+    if runner.reads is None:
+        runner.reads = DueReads(dt.timedelta(seconds=poll_seconds))
+    else:
+        runner.reads.forget()
+    return runner
 
 
 def _reloaded(

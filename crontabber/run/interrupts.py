@@ -37,6 +37,10 @@ class NoInterrupts:
     def raise_pending(self) -> None:
         pass
 
+    def stop_pending(self) -> bool:
+        """Whether :meth:`raise_pending` would raise: claim nothing more."""
+        return False
+
     def lease_lost(self, exc: BaseException) -> None:
         """The running job's lease is lost: without signals the job runs on, and the
         runner records it as lost when it returns."""
@@ -111,6 +115,9 @@ class SignalInterrupts(NoInterrupts):
         if self._pending is not None:
             exc, self._pending = self._pending, None
             raise exc
+
+    def stop_pending(self) -> bool:
+        return self._pending is not None
 
     def _before_job(self) -> None:
         self.raise_pending()
@@ -236,6 +243,9 @@ class DaemonSignals(SignalInterrupts):
     def raise_pending(self) -> None:
         if self.stop_signal is not None:
             raise GracefulStop()
+
+    def stop_pending(self) -> bool:
+        return self.stop_signal is not None
 
     def _before_job(self) -> None:
         # A job claimed before the signal runs, within the grace period.

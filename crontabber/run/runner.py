@@ -17,6 +17,10 @@ from crontabber.store.abc import StateStore
 from crontabber.store.lease import Heartbeat, LeasePolicy
 from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Snapshot
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from crontabber.run.reading import DueReads
+
 log = logging.getLogger("crontabber")
 
 UTC = dt.timezone.utc
@@ -62,6 +66,8 @@ class Runner(TakingTurns):
         self.on_failure = on_failure
         self.interrupts = interrupts or NoInterrupts()
         self.log_retention = log_retention
+        # How a tick reads the states: every row (None), or a daemon's run.reading.DueReads.
+        self.reads: DueReads | None = None
 
     def run(
         self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
@@ -73,7 +79,10 @@ class Runner(TakingTurns):
         A signal that arrived at any moment of the tick is raised before it returns.
         """
         specs = [spec for spec in self.specs if only is None or spec.app_name == only]
-        snapshot = self.store.read_snapshot(self.lease.max_age)
+        if self.reads is not None and only is None and not force:
+            snapshot = self.reads.read(self.store, self.specs, self.lease.max_age)
+        else:
+            snapshot = self.store.read_snapshot(self.lease.max_age)
         states = snapshot.states
         self._abandoned = snapshot.abandoned
         read_at = time.monotonic()
@@ -299,7 +308,9 @@ class Runner(TakingTurns):
                 last_success=last_success,
             )
             self._heartbeat.finishing(holder)
-            new_state = self.store.finish(spec.app_name, holder, outcome)
+            new_state = self._record_outcome(
+                spec.app_name, holder, outcome, may_claim=interrupted is None
+            )
         if new_state is not None:
             states[spec.app_name] = new_state
         else:

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 
 from crontabber.run.reports import JobReport, Result, unmet_dependency
-from crontabber.store.records import Holder, JobState
+from crontabber.store.records import Holder, JobState, Outcome
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -40,6 +40,18 @@ EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 CLAIM_CHUNK = 16
 
 
+class _Turn:
+    """One tick's progress through its due jobs."""
+
+    def __init__(self, states: dict[str, JobState], queue: collections.deque[JobSpec]) -> None:
+        self.states = states
+        self.queue = queue  # not yet offered, oldest due first
+        self.blocked: dict[str, JobSpec] = {}  # held back by a dependency, for now
+        self.reports: dict[str, JobReport] = {}
+        # A claim made with the last outcome, not yet taken up: (chunk, holder, claim).
+        self.pending: tuple[list[JobSpec], Holder, Any] | None = None
+
+
 class TakingTurns:
     """The runner's part that claims in turn (the runner is ``self``)."""
 
@@ -52,6 +64,7 @@ class TakingTurns:
     _consider: Any
     _execute: Any
     _held_elsewhere: Any
+    _turn: _Turn | None = None  # while a tick claims in turn
 
     def _run_in_turn(
         self, specs: Sequence[JobSpec], states: dict[str, JobState]
@@ -60,7 +73,6 @@ class TakingTurns:
         one at a time, each claimed just before it runs; the reports, in the order of
         ``specs``. Each job is looked at a bounded number of times: a tick costs
         O(J log J) however many jobs other hosts take."""
-        reports: dict[str, JobReport] = {}
         now = self._clock()
         due = [
             spec
@@ -68,67 +80,109 @@ class TakingTurns:
             if spec.is_due(state.next_run if (state := states.get(spec.app_name)) else None, now)
         ]
         due.sort(key=lambda spec: _next_run(states.get(spec.app_name)))  # oldest due first
-        queue = collections.deque(due)
-        blocked: dict[str, JobSpec] = {}  # held back by a dependency, for now
-        while queue:
-            self.interrupts.raise_pending()  # a signal between jobs stops the run here
-            now = self._clock()
-            chunk: list[JobSpec] = []
-            changed: set[str] = set()
-            while queue and len(chunk) < CLAIM_CHUNK:
-                spec = queue.popleft()
-                state = states.get(spec.app_name)
-                if unmet_dependency(spec, states, now):
-                    blocked[spec.app_name] = spec  # looked at again if a dependency changes
-                elif state is not None and state.ongoing is not None:
-                    # held: the one-job claim tells live from abandoned (and recovers)
-                    report = self._consider(spec, states, now)
-                    if report is not None:
-                        reports[spec.app_name] = report
-                    changed.add(spec.app_name)
-                else:
-                    chunk.append(spec)
-            if chunk:
-                changed |= self._claim_one_of(chunk, states, reports, queue, now)
-            for name, spec in list(blocked.items()):
-                if changed.intersection(spec.depends_on):
-                    del blocked[name]
-                    queue.appendleft(spec)
+        turn = self._turn = _Turn(states, collections.deque(due))
+        try:
+            while turn.queue or turn.pending is not None:
+                changed = self._next_turn(turn)
+                for name, spec in list(turn.blocked.items()):
+                    if changed.intersection(spec.depends_on):
+                        del turn.blocked[name]
+                        turn.queue.appendleft(spec)
+        finally:
+            self._turn = None
         now = self._clock()
-        for spec in blocked.values():  # held back by a dependency all through the tick
+        for spec in turn.blocked.values():  # held back by a dependency all through the tick
             reason = unmet_dependency(spec, states, now)
             if reason:
                 log.info("skipped %s: %s", spec.app_name, reason)
-                reports[spec.app_name] = JobReport(spec.app_name, Result.SKIPPED, reason)
-        return [reports[spec.app_name] for spec in specs if spec.app_name in reports]
+                turn.reports[spec.app_name] = JobReport(spec.app_name, Result.SKIPPED, reason)
+        return [turn.reports[spec.app_name] for spec in specs if spec.app_name in turn.reports]
 
-    def _claim_one_of(
-        self,
-        chunk: list[JobSpec],
-        states: dict[str, JobState],
-        reports: dict[str, JobReport],
-        queue: collections.deque[JobSpec],
-        now: dt.datetime,
-    ) -> set[str]:
-        """Claim the first of ``chunk`` no one else is claiming and run it, the others
-        back at the head of the queue; or, when none could be claimed, say why for
-        each. The names of the jobs whose state this changed."""
-        holder = Holder(self.holder.host, self.holder.pid)
-        taken, rows = self.store.claim_next(
-            [(spec.app_name, spec.depends_on, states.get(spec.app_name)) for spec in chunk],
-            lease=self.lease,
-            holder=holder,
-        )
+    def _next_turn(self, turn: _Turn) -> set[str]:
+        """Take up the claim made with the last outcome, or claim the next job; the
+        names of the jobs whose state this changed."""
+        if turn.pending is not None:  # claimed: it runs, as a claim followed by its run
+            chunk, holder, claim = turn.pending
+            turn.pending = None
+            return self._take(turn, chunk, holder, claim)
+        self.interrupts.raise_pending()  # a signal between jobs stops the run here
+        changed: set[str] = set()
+        chunk = self._chunk(turn, changed)
+        if chunk:
+            holder = Holder(self.holder.host, self.holder.pid)
+            claim = self.store.claim_next(
+                _candidates(chunk, turn.states), lease=self.lease, holder=holder
+            )
+            changed |= self._take(turn, chunk, holder, claim)
+        return changed
+
+    def _chunk(self, turn: _Turn, changed: set[str] | None) -> list[JobSpec]:
+        """The next jobs to offer a claim, from the head of the queue. Jobs held back
+        by a dependency are set aside; a job held by a claim goes through the one-job
+        claim, which tells live from abandoned (and recovers), unless ``changed`` is
+        None: then the chunk ends before it (no statement is sent here)."""
+        now = self._clock()
+        chunk: list[JobSpec] = []
+        while turn.queue and len(chunk) < CLAIM_CHUNK:
+            spec = turn.queue[0]
+            state = turn.states.get(spec.app_name)
+            if unmet_dependency(spec, turn.states, now):
+                turn.blocked[spec.app_name] = turn.queue.popleft()  # until a dependency changes
+            elif state is not None and state.ongoing is not None:
+                if changed is None:
+                    break
+                turn.queue.popleft()
+                report = self._consider(spec, turn.states, now)
+                if report is not None:
+                    turn.reports[spec.app_name] = report
+                changed.add(spec.app_name)
+            else:
+                chunk.append(turn.queue.popleft())
+        return chunk
+
+    def _take(self, turn: _Turn, chunk: list[JobSpec], holder: Holder, claim: Any) -> set[str]:
+        """Run the job ``claim`` took from ``chunk`` (the others back at the head of the
+        queue), or, when it took none, say why for each of ``chunk``."""
+        taken, rows = claim
         if taken is not None:
             spec = next(spec for spec in chunk if spec.app_name == taken.app_name)
-            queue.extendleft(reversed([other for other in chunk if other is not spec]))
-            reports[spec.app_name] = self._execute(spec, taken, holder, now, states)
+            turn.queue.extendleft(reversed([other for other in chunk if other is not spec]))
+            report = self._execute(spec, taken, holder, self._clock(), turn.states)
+            turn.reports[spec.app_name] = report
             return {spec.app_name}
         for spec in chunk:  # none could be claimed: say why, once each
-            report = _not_claimed(self, spec, states, rows.get(spec.app_name))
+            report = _not_claimed(self, spec, turn.states, rows.get(spec.app_name))
             if report is not None:
-                reports[spec.app_name] = report
+                turn.reports[spec.app_name] = report
         return {spec.app_name for spec in chunk}
+
+    def _record_outcome(
+        self, app_name: str, holder: Holder, outcome: Outcome, *, may_claim: bool
+    ) -> JobState | None:
+        """Write a run's outcome; while claiming in turn (and not interrupted), claim
+        the next job in the same statement, taken up by the next turn."""
+        turn = self._turn
+        may_claim = may_claim and not self.interrupts.stop_pending()
+        chunk = self._chunk(turn, None) if turn is not None and may_claim else []
+        if not chunk or turn is None:
+            return self.store.finish(app_name, holder, outcome)
+        next_holder = Holder(self.holder.host, self.holder.pid)
+        state, claim = self.store.finish_and_claim_next(
+            app_name,
+            holder,
+            outcome,
+            _candidates(chunk, turn.states),
+            lease=self.lease,
+            next_holder=next_holder,
+        )
+        turn.pending = (chunk, next_holder, claim)
+        return state
+
+
+def _candidates(
+    chunk: list[JobSpec], states: dict[str, JobState]
+) -> list[tuple[str, Sequence[str], JobState | None]]:
+    return [(spec.app_name, spec.depends_on, states.get(spec.app_name)) for spec in chunk]
 
 
 def _not_claimed(

@@ -97,13 +97,7 @@ class StateStore(LogViews, Session, abc.ABC):
             if rows[0]["revision"] != SCHEMA_REVISION:
                 self.ensure_schema()
                 rows = self._retrying("reading the jobs' state", read, claimed=False)
-        jobs = [row for row in rows if row["app_name"] is not None]
-        return Snapshot(
-            {row["app_name"]: JobState.from_values(row) for row in jobs},
-            rows[0]["db_now"],
-            frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
-            rows[0]["oldest_log"],
-        )
+        return Snapshot.from_rows(rows)
 
     def load_states(self) -> dict[str, JobState]:
         """Every job's state, by app name, in one statement."""
@@ -176,32 +170,28 @@ class StateStore(LogViews, Session, abc.ABC):
         claim's token, so a retry after an attempt that committed unseen (the
         connection died at COMMIT) finds it and reports what that attempt did.
         """
-        error = outcome.error or {}
-        params = {
-            "app_name": app_name,
-            "token": holder.token,
-            "started": outcome.started,
-            "next_run": outcome.next_run,
-            "failed": outcome.error is not None,
-            "last_success": outcome.last_success or outcome.started,
-            "error": outcome.error,
-            "finished": outcome.finished,
-            "duration": outcome.duration,
-            "success": None if outcome.error else outcome.last_success or outcome.started,
-            "exc_type": error.get("type"),
-            "exc_value": error.get("value"),
-            "exc_traceback": error.get("traceback"),
-        }
+        params = outcome.params(app_name, holder.token)
 
         def write(connection: Any) -> JobState | None:
             released, logged, logged_before = self._finish(connection, params)
-            if released is not None:
-                return released
-            if logged or logged_before:
-                return None  # superseded, and logged as such (now or by an earlier try)
-            return self._select_state(connection, app_name)  # an earlier try applied it
+            return self._finished(connection, app_name, released, logged, logged_before)
 
         return self._retrying(f"recording the outcome of {app_name}", write)
+
+    def _finished(
+        self,
+        connection: Any,
+        app_name: str,
+        released: JobState | None,
+        logged: bool,
+        logged_before: bool | None,
+    ) -> JobState | None:
+        """What a written outcome left: the released row, or None when superseded."""
+        if released is not None:
+            return released
+        if logged or logged_before:
+            return None  # superseded, and logged as such (now or by an earlier try)
+        return self._select_state(connection, app_name)  # an earlier try applied it
 
     def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
         """Renew the lease of a claim we hold for ``lease`` from the database's now.

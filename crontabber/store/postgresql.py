@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from crontabber.store.abc import StateStore
-from crontabber.store.records import JobState, ResetStatus
+from crontabber.store.records import JobState, ResetStatus, Snapshot
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crontabber.store.lease import LeasePolicy
-    from crontabber.store.records import Holder
+    from crontabber.store.records import Holder, Outcome
 
 UTC = dt.timezone.utc
 
@@ -40,6 +40,36 @@ def decoded_rows(cursor: Any) -> list[dict[str, Any]]:
     return rows
 
 
+# A claim of the next job: the claimed job's state, or None and every candidate's row.
+NextClaim = tuple[JobState | None, dict[str, JobState]]
+
+
+def _next_claim_params(
+    candidates: Sequence[tuple[str, Sequence[str], JobState | None]],
+    lease: LeasePolicy,
+    holder: Holder,
+) -> dict[str, Any]:
+    return {
+        "app_names": [name for name, _, _ in candidates],
+        "seen_next_runs": [seen.next_run if seen else None for _, _, seen in candidates],
+        "depends_on_json": json.dumps({name: list(deps) for name, deps, _ in candidates}),
+        "lease_seconds": lease.window.total_seconds(),
+        "host": holder.host,
+        "pid": holder.pid,
+        "next_token": holder.token,
+    }
+
+
+def _next_claim(rows: list[dict[str, Any]], holder: Holder) -> NextClaim:
+    """The claimed state, or None and the candidates' rows, from ``next_claim_rows``."""
+    rows = [row for row in rows if row["kind"] in ("claimed", "seen")]
+    states = {row["app_name"]: JobState.from_values(row) for row in rows}
+    for row in rows:  # claimed now, or by an earlier try that committed unseen
+        if row["kind"] == "claimed" or row["ongoing_token"] == holder.token:
+            return states[row["app_name"]], {}
+    return None, states
+
+
 class PostgresStore(StateStore):
     """:class:`StateStore` on PostgreSQL through psycopg2, in autocommit."""
 
@@ -56,7 +86,7 @@ class PostgresStore(StateStore):
         *,
         lease: LeasePolicy,
         holder: Holder,
-    ) -> tuple[JobState | None, dict[str, JobState]]:
+    ) -> NextClaim:
         """Claim the first of ``candidates`` (app name, dependencies, state as seen;
         None: no row yet) that is free and unchanged since seen, skipping rows another
         process is claiming: hosts never wait on or fail against each other.
@@ -67,33 +97,82 @@ class PostgresStore(StateStore):
         process has just run, and one it is claiming right now. One statement (two
         when a candidate has no row yet).
         """
-        depends_on = json.dumps({name: list(deps) for name, deps, _ in candidates})
-        missing = [name for name, _, seen in candidates if seen is None]
-        params = {
-            "app_names": [name for name, _, _ in candidates],
-            "seen_next_runs": [seen.next_run if seen else None for _, _, seen in candidates],
-            "depends_on_json": depends_on,
-            "lease_seconds": lease.window.total_seconds(),
-            "host": holder.host,
-            "pid": holder.pid,
-            "token": holder.token,
-        }
+        params = _next_claim_params(candidates, lease, holder)
 
-        def attempt(connection: Any) -> tuple[JobState | None, dict[str, JobState]]:
-            if missing:
-                self._execute(
-                    connection,
-                    "insert_states",
-                    {"app_names": missing, "depends_on_json": depends_on},
-                )
-            rows = self._execute(connection, "claim_next", params)
-            states = {row["app_name"]: JobState.from_values(row) for row in rows}
-            for row in rows:  # claimed now, or by an earlier try that committed unseen
-                if row["claimed"] or row["ongoing_token"] == holder.token:
-                    return states[row["app_name"]], {}
-            return None, states
+        def attempt(connection: Any) -> NextClaim:
+            self._insert_missing(connection, candidates, params)
+            return _next_claim(self._execute(connection, "claim_next", params), holder)
 
         return self._retrying("claiming the next due job", attempt)
+
+    def finish_and_claim_next(
+        self,
+        app_name: str,
+        holder: Holder,
+        outcome: Outcome,
+        candidates: Sequence[tuple[str, Sequence[str], JobState | None]],
+        *,
+        lease: LeasePolicy,
+        next_holder: Holder,
+    ) -> tuple[JobState | None, NextClaim]:
+        """:meth:`finish` and :meth:`claim_next` in one statement: one round trip and
+        one transaction where there would be two. Returns what each returns."""
+        params = {
+            **_next_claim_params(candidates, lease, next_holder),
+            **self._outcome_params(outcome.params(app_name, holder.token)),
+        }
+
+        def write(connection: Any) -> tuple[JobState | None, NextClaim]:
+            self._insert_missing(connection, candidates, params)
+            rows = self._execute(connection, "finish_claim_next", params)
+            [finished] = [row for row in rows if row["kind"] == "finished"]
+            released = JobState.from_values(finished) if finished["app_name"] else None
+            state = self._finished(
+                connection, app_name, released, finished["logged"], finished["logged_before"]
+            )
+            return state, _next_claim(rows, next_holder)
+
+        return self._retrying(f"recording the outcome of {app_name}", write)
+
+    def read_due_snapshot(
+        self, max_age: dt.timedelta, *, ahead: dt.timedelta, app_names: Sequence[str]
+    ) -> Snapshot:
+        """Like :meth:`read_snapshot`, but only the rows due within ``ahead`` from the
+        database's now, those that never ran and those named: what a daemon reads
+        between its full reads (by the index on ``next_run``). One statement; the
+        schema is not checked (a full read was made first)."""
+        params = {
+            "dead_token": None,
+            "max_age_seconds": max_age.total_seconds(),
+            "ahead_seconds": ahead.total_seconds(),
+            "app_names": list(app_names),
+        }
+        rows = self._retrying(
+            "reading the due jobs' state",
+            lambda connection: self._execute(connection, "read_due_states", params),
+            claimed=False,
+        )
+        return Snapshot.from_rows(rows)
+
+    def _insert_missing(
+        self,
+        connection: Any,
+        candidates: Sequence[tuple[str, Sequence[str], JobState | None]],
+        params: dict[str, Any],
+    ) -> None:
+        """The rows of candidates that have none yet (their first run)."""
+        missing = [name for name, _, seen in candidates if seen is None]
+        if missing:
+            self._execute(
+                connection,
+                "insert_states",
+                {"app_names": missing, "depends_on_json": params["depends_on_json"]},
+            )
+
+    @staticmethod
+    def _outcome_params(params: dict[str, Any]) -> dict[str, Any]:
+        # JSON goes as text, cast in SQL: psycopg2.extras (its Json) costs an import.
+        return {**params, "error": json.dumps(params["error"]) if params["error"] else None}
 
     def _read_states(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self._execute(connection, "read_states", params)
@@ -124,9 +203,7 @@ class PostgresStore(StateStore):
     def _finish(
         self, connection: Any, params: dict[str, Any]
     ) -> tuple[JobState | None, bool, bool | None]:
-        # JSON goes as text, cast in SQL: psycopg2.extras (its Json) costs an import.
-        encoded = {**params, "error": json.dumps(params["error"]) if params["error"] else None}
-        row = self._execute(connection, "finish", encoded)[0]
+        row = self._execute(connection, "finish", self._outcome_params(params))[0]
         released = JobState.from_values(row) if row["app_name"] is not None else None
         return released, row["logged"], row["logged_before"]
 

@@ -15,7 +15,16 @@ import re
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 # The statements' shared parts, each written once: ``{name}`` in a statement (or in a
 # later part) is that part. They are not statements: queries() leaves them out.
-FRAGMENTS = ("timeline", "up_since", "abandoned")
+FRAGMENTS = (
+    "timeline",
+    "up_since",
+    "abandoned",
+    "states_read",
+    "next_claim",
+    "next_claim_rows",
+    "finish_outcome",
+    "finish_row",
+)
 
 
 @functools.cache

@@ -77,6 +77,17 @@ class Snapshot:
     abandoned: frozenset[str] = frozenset()
     oldest_log: dt.datetime | None = None  # the time of the oldest crontabber_log row
 
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Snapshot:
+        """From the rows of ``read_states`` (or ``read_due_states``), decoded."""
+        jobs = [row for row in rows if row["app_name"] is not None]
+        return cls(
+            {row["app_name"]: JobState.from_values(row) for row in jobs},
+            rows[0]["db_now"],
+            frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
+            rows[0]["oldest_log"],
+        )
+
 
 class ResetStatus(enum.Enum):
     RESET = "reset"
@@ -111,6 +122,25 @@ class Outcome:
     next_run: dt.datetime
     error: dict[str, str] | None = None  # {"type", "value", "traceback"}
     last_success: dt.datetime | None = None  # when not ``started`` (a backfill job's last date)
+
+    def params(self, app_name: str, token: str) -> dict[str, Any]:
+        """The parameters of the statements that record it (``finish``)."""
+        error = self.error or {}
+        return {
+            "app_name": app_name,
+            "token": token,
+            "started": self.started,
+            "next_run": self.next_run,
+            "failed": self.error is not None,
+            "last_success": self.last_success or self.started,
+            "error": self.error,
+            "finished": self.finished,
+            "duration": self.duration,
+            "success": None if self.error else self.last_success or self.started,
+            "exc_type": error.get("type"),
+            "exc_value": error.get("value"),
+            "exc_traceback": error.get("traceback"),
+        }
 
 
 def abandoned_error(state: JobState, reason: str) -> dict[str, str]:

@@ -67,6 +67,7 @@ crontabber = sa.Table(
     # Grows with every claim: a fencing token for what jobs write elsewhere.
     sa.Column("fence", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     sa.Index("crontabber_unique_app_name_idx", "app_name", unique=True),
+    sa.Index("crontabber_next_run_idx", "next_run"),  # a daemon's reads of the due rows
 )
 
 crontabber_log = sa.Table(

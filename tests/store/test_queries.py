@@ -32,6 +32,8 @@ VALUES = {
     "host": "host",
     "pid": 1,
     "token": "token",
+    "next_token": "next-token",
+    "ahead_seconds": 1.0,
     "force": False,
     "seen_next_run": None,
     "error": {"type": "E", "value": "v", "traceback": ""},

@@ -83,9 +83,9 @@ def test_a_row_another_process_is_claiming_is_skipped_not_waited_on(
     assert ran == ["second"]
     assert report.with_result(Result.SUCCEEDED) == ["second"]
     assert report.with_result(Result.LOCKED) == ["first"]
-    # one claim that took "second", one that found nothing left it could take: no
-    # statement waited on the lock or failed against it
-    assert recorder.statements == ["read_states", "claim_next", "finish", "claim_next"]
+    # one claim that took "second", then its outcome written with a claim that found
+    # nothing left it could take: no statement waited on the lock or failed against it
+    assert recorder.statements == ["read_states", "claim_next", "finish_claim_next"]
 
 
 @pytest.mark.postgres
@@ -138,3 +138,24 @@ def test_a_dependent_held_back_all_tick_is_reported_skipped(pg_url: str) -> None
     assert report_b.with_result(Result.ONGOING) == ["first"]
     assert report_b.with_result(Result.SKIPPED) == ["dependent"]
     assert ran == ["first", "dependent"]  # A ran both, B neither
+
+
+@pytest.mark.postgres
+def test_a_run_of_many_jobs_costs_about_one_statement_each(pg_store: StateStore) -> None:
+    """A cost guard: each outcome is written with the next claim, in one statement."""
+    runner(pg_store, First, Second, Dependent, host="a").run(now=NOW)  # rows made
+    ran.clear()
+    recorder = Recorder()
+    pg_store.close()
+    pg_store.connection_factory = recorder.connect
+    report = runner(pg_store, First, Second, Dependent, host="a").run(now=at("2026-03-01 14:00"))
+    assert report.with_result(Result.SUCCEEDED) == ["first", "second", "dependent"]
+    # one read, one claim, then each outcome written with the next claim ("dependent"
+    # is claimed with "second"'s outcome, "first" having succeeded by then)
+    assert recorder.statements == [
+        "read_states",
+        "claim_next",  # first
+        "finish_claim_next",  # first's outcome; claims second
+        "finish_claim_next",  # second's outcome; claims dependent
+        "finish",  # dependent's outcome: nothing left to claim
+    ]

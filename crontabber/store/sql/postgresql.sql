@@ -41,10 +41,10 @@ CASE
     WHEN c.ongoing < clock_timestamp() - make_interval(secs => %(max_age_seconds)s) THEN 'age'
 END
 
--- name: read_states
--- The schema's revision, the database's time and every job's row with the lease
--- rule's verdict on its claim, in one statement (one row with no job when there
--- are none).
+-- name: states_read
+-- The schema's revision, the database's time and the rows c with the lease rule's
+-- verdict on each claim (one row with no job when there are none); the rows are
+-- joined by the statement.
 SELECT
     (SELECT string_agg(version_num, ',') FROM crontabber_alembic_version) AS revision,
     clock_timestamp() AS db_now,
@@ -57,7 +57,25 @@ SELECT
             SELECT 1 FROM crontabber_timeline AS t WHERE t.timeline = tl.timeline
         )) AS unrecorded_timeline
 FROM (SELECT 1) AS one
+
+-- name: read_states
+-- Every job's row (see states_read), in one statement.
+{states_read}
 LEFT JOIN crontabber AS c ON true
+
+-- name: read_due_states
+-- The rows a daemon between its full reads needs (see states_read): those due by
+-- ahead_seconds from now (by the index on next_run; a claimed row keeps its due
+-- next_run until its outcome), those that never ran, and those it names (the
+-- dependencies, the claims it saw). One statement.
+{states_read}
+LEFT JOIN crontabber AS c ON (
+    -- now(), not clock_timestamp(): the same instant in autocommit, and stable, so
+    -- that the index on next_run can answer it
+    c.next_run <= now() + make_interval(secs => %(ahead_seconds)s)
+    OR c.next_run IS NULL
+    OR c.app_name = ANY(%(app_names)s::text[])
+)
 
 -- name: record_timeline
 -- The first time a crontabber sees the server on this timeline (after a promotion).
@@ -122,14 +140,12 @@ SELECT j.app_name, ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::js
 FROM unnest(%(app_names)s::text[]) AS j(app_name)
 ON CONFLICT (app_name) DO NOTHING
 
--- name: claim_next
--- Claim the first of the candidates, in the caller's order, that is free and as the
--- caller saw it (its next_run unchanged), skipping rows another process has locked:
--- hosts starting together take different jobs and never wait on or fail against
--- each other's rows. One statement. Returns the claimed row (claimed true), or,
--- when none could be claimed, every candidate's row as it stands (claimed false):
--- running elsewhere, run by another process meanwhile, or being claimed right now.
-WITH wanted AS (
+-- name: next_claim
+-- The CTEs that claim the first of the candidates, in the caller's order, that is free
+-- and as the caller saw it (its next_run unchanged), skipping rows another process
+-- has locked: hosts starting together take different jobs and never wait on or fail
+-- against each other's rows. ``claimed`` is the row claimed, if any.
+wanted AS (
     SELECT w.app_name, w.seen_next_run, w.position
     FROM unnest(%(app_names)s::text[], %(seen_next_runs)s::timestamptz[])
         WITH ORDINALITY AS w(app_name, seen_next_run, position)
@@ -149,25 +165,36 @@ WITH wanted AS (
         lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
         ongoing_host = %(host)s,
         ongoing_pid = %(pid)s,
-        ongoing_token = %(token)s,
+        ongoing_token = %(next_token)s,
         depends_on = ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::json -> c.app_name)),
         fence = c.fence + 1
     FROM picked
     WHERE c.app_name = picked.app_name
     RETURNING c.*
 )
+
+-- name: next_claim_rows
+-- What the next_claim CTEs return, tagged: the claimed row ('claimed'), or, when none
+-- could be claimed, every candidate's row as it stands ('seen'): running elsewhere,
+-- run by another process meanwhile, or being claimed right now.
 SELECT
-    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
-    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence, true AS claimed
+    'claimed' AS kind, app_name, next_run, first_run, last_run, last_success,
+    error_count, depends_on, last_error, ongoing, ongoing_host, ongoing_pid,
+    ongoing_token, heartbeat, lease_expires, fence, NULL::boolean AS logged,
+    NULL::boolean AS logged_before
 FROM claimed
 UNION ALL
 SELECT
-    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
-    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, c.fence, false AS claimed
+    'seen', c.app_name, c.next_run, c.first_run, c.last_run, c.last_success,
+    c.error_count, c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid,
+    c.ongoing_token, c.heartbeat, c.lease_expires, c.fence, NULL, NULL
 FROM crontabber AS c
 WHERE c.app_name = ANY(%(app_names)s::text[]) AND NOT EXISTS (SELECT 1 FROM claimed)
+
+-- name: claim_next
+-- Claim the next job (see next_claim): one statement.
+WITH {next_claim}
+{next_claim_rows}
 
 -- name: recover
 -- Release a claim found abandoned, if it still is, as a failed run due again
@@ -207,12 +234,10 @@ SET heartbeat = clock_timestamp(),
     lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s)
 WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
 
--- name: finish
--- Record an outcome and release the claim held under token, and log the outcome
--- (marked superseded when the claim is no longer ours), exactly once: one
--- statement. Returns the row it left (NULLs when the claim was not ours), whether
--- it logged, and, when an earlier attempt had logged, whether that one was superseded.
-WITH released AS (
+-- name: finish_outcome
+-- The CTEs that record an outcome and release the claim held under token, and log
+-- the outcome (marked superseded when the claim is no longer ours), exactly once.
+released AS (
     UPDATE crontabber
     SET next_run = %(next_run)s,
         last_run = %(started)s,
@@ -233,15 +258,33 @@ WITH released AS (
     ON CONFLICT (token) DO NOTHING
     RETURNING superseded
 )
+
+-- name: finish_row
+-- What the finish_outcome CTEs return: the row they left (NULLs when the claim was
+-- not ours), whether they logged, and, when an earlier attempt had logged, whether
+-- that one was superseded.
 SELECT
-    released.app_name, released.next_run, released.first_run, released.last_run,
-    released.last_success, released.error_count, released.depends_on,
+    'finished' AS kind, released.app_name, released.next_run, released.first_run,
+    released.last_run, released.last_success, released.error_count, released.depends_on,
     released.last_error, released.ongoing, released.ongoing_host, released.ongoing_pid,
     released.ongoing_token, released.heartbeat, released.lease_expires, released.fence,
     EXISTS (SELECT 1 FROM logged) AS logged,
     (SELECT superseded FROM crontabber_log WHERE token = %(token)s) AS logged_before
 FROM (SELECT 1) AS one
 LEFT JOIN released ON true
+
+-- name: finish
+-- Record an outcome (see finish_outcome): one statement.
+WITH {finish_outcome}
+{finish_row}
+
+-- name: finish_claim_next
+-- Record an outcome and claim the next job, in one statement (one round trip and one
+-- transaction for two): the rows of finish and of claim_next, tagged by kind.
+WITH {finish_outcome}, {next_claim}
+{finish_row}
+UNION ALL
+{next_claim_rows}
 
 -- name: record_date
 -- A backfill job's progress: date succeeded, logged once; the claim stays held.
