@@ -44,6 +44,10 @@ setup(
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Operating System :: POSIX",
     ],
 )

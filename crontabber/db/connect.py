@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from crontabber.db.retry import sqlite_busy
 from crontabber.db.url import DatabaseURL
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
@@ -71,11 +72,7 @@ def use_wal(connection: Any) -> None:
                 connection.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", None) in (
-                sqlite3.SQLITE_BUSY,
-                sqlite3.SQLITE_LOCKED,
-            )
-            if not busy or time.monotonic() > deadline:
+            if not sqlite_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 

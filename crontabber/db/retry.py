@@ -63,15 +63,29 @@ def is_lost_connection(exc: BaseException) -> bool:
     return code.startswith(CONNECTION_EXCEPTION_CLASS) or code in SHUTDOWN_SQLSTATES
 
 
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # SQLite's primary result codes (sqlite3 has them from 3.11)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A lost connection, a restarting server, a serialization failure, a busy SQLite file."""
-    sqlite3 = sys.modules.get("sqlite3")
-    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
-        return getattr(exc, "sqlite_errorcode", None) in (
-            sqlite3.SQLITE_BUSY,
-            sqlite3.SQLITE_LOCKED,
-        )
+    if sqlite_busy(exc):
+        return True
     return is_lost_connection(exc) or sqlstate(exc) in SERIALIZATION_SQLSTATES
+
+
+def sqlite_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "busy" or "locked" (another connection holds the lock).
+
+    Python 3.11 gives the error's code (perhaps an extended one, whose low byte is
+    the primary code); 3.10 gives none, and only its message says so.
+    """
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "database is locked" in str(exc) or "database table is locked" in str(exc)
+    return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
 
 
 def driver_errors() -> tuple[type[BaseException], ...]:

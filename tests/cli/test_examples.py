@@ -33,7 +33,7 @@ def test_every_example_runs_when_its_time_comes(tmp_path: Path) -> None:
     assert {spec.app_name for spec in settings.specs} == EXAMPLES
     store = open_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
     store.ensure_schema()
-    monday = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)
+    monday = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.timezone.utc)
     report = Runner(settings.specs, store).run(now=monday)
     store.close()
     assert set(report.with_result(Result.SUCCEEDED)) == EXAMPLES, report

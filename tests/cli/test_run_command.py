@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import textwrap
@@ -86,7 +87,7 @@ def test_failing_job_exits_zero_and_is_recorded(project: Path) -> None:
     assert result.status == 0
     assert "RuntimeError: it broke" in result.stderr
     assert ran(project) == ["hello"]
-    with sqlite3.connect(project / "crontabber.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(project / "crontabber.sqlite")) as db:
         (count,) = db.execute(
             "select error_count from crontabber where app_name='failing'"
         ).fetchone()

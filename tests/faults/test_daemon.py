@@ -67,6 +67,9 @@ def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> tuple[int, 
     return process.returncode, stderr
 
 
+JITTER = 0.05  # seconds: how much a claim's latency may vary between two runs
+
+
 def test_a_due_job_starts_within_a_second_of_its_time(project: Path) -> None:
     """A 2s job in an idle daemon: each start is 2 s after the last, plus its lateness."""
     config = write_config(project, "daemonjobs.Tick|2s")
@@ -76,7 +79,9 @@ def test_a_due_job_starts_within_a_second_of_its_time(project: Path) -> None:
     assert status == 0, stderr
     times = starts(project, "tick")
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert all(2.0 <= gap < 3.0 for gap in gaps), gaps
+    # A run is due 2 s after the tick that started the last one; each start mark is
+    # taken after that run's claim, whose latency varies by milliseconds under load.
+    assert all(2.0 - JITTER <= gap < 3.0 for gap in gaps), gaps
     assert "Traceback" not in stderr
 
 

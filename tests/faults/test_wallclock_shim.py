@@ -19,7 +19,7 @@ from ..helpers.wallclock import Wallclock
 PROBE = """
 import datetime as dt, json, threading, time
 
-report = {"time": time.time(), "now": dt.datetime.now(dt.UTC).timestamp(),
+report = {"time": time.time(), "now": dt.datetime.now(dt.timezone.utc).timestamp(),
           "monotonic": time.monotonic()}
 began = time.monotonic()
 report["event_wait_result"] = threading.Event().wait(0.2)

@@ -8,7 +8,7 @@ from crontabber.jobs.app import as_app_names
 from crontabber.jobs.schedule import FrequencySchedule
 from crontabber.jobs.spec import JobSpec
 
-UTC = dt.UTC
+UTC = dt.timezone.utc
 
 
 def at(text: str) -> dt.datetime:

@@ -16,7 +16,7 @@ from crontabber.db import connect as database
 from crontabber.store import StateStore
 from crontabber.store.queries import queries
 
-NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 STORE = Path(database.__file__).parent.parent / "store"
 
 # One value for every parameter any statement takes.

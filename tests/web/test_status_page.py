@@ -38,7 +38,7 @@ from ..helpers.apps import EXTRACT_RUNS, HOSTILE_ERROR, HOSTILE_NAME, Extract, j
 from ..helpers.command import crontabber_command, run_crontabber, write_config
 from ..helpers.specs import make_spec
 
-UTC = dt.UTC
+UTC = dt.timezone.utc
 
 
 # The state each job is left in by populate().
