@@ -20,6 +20,7 @@ FRAGMENTS = (
     "up_since",
     "abandoned",
     "states_read",
+    "claimed_by",
     "next_claim",
     "next_claim_rows",
     "finish_outcome",

@@ -71,35 +71,30 @@ class PgCluster:
     @classmethod
     def create(cls) -> PgCluster:
         """A new, initialised, stopped cluster (call :meth:`cleanup` when done)."""
-        bin_dir = server_bin_dir()
-        if bin_dir is None:
-            raise RuntimeError("no PostgreSQL server binaries")
-        base = Path(tempfile.mkdtemp(prefix="crontabber-pg-"))
-        shutil.chown(base, "postgres")
-        cluster = cls(bin_dir, base)
-        try:
-            cluster._run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "-N")
-        except BaseException:
-            cluster.cleanup()
-            raise
-        return cluster
+        return cls._made("crontabber-pg-", "initdb", "-A", "trust", "-U", "postgres", "-N")
 
     @classmethod
     def standby_of(cls, primary: PgCluster) -> PgCluster:
         """A new, stopped streaming replica of the running ``primary``: a base backup
         taken with ``pg_basebackup -R``, which writes its ``primary_conninfo``."""
+        return cls._made(
+            "crontabber-pg-standby-",
+            "pg_basebackup",
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-R", "-X", "stream", "-c", "fast"),
+        )
+
+    @classmethod
+    def _made(cls, prefix: str, program: str, *args: str) -> PgCluster:
+        """A cluster in a new directory whose data directory ``program args -D DATA`` makes."""
         bin_dir = server_bin_dir()
         if bin_dir is None:
             raise RuntimeError("no PostgreSQL server binaries")
-        base = Path(tempfile.mkdtemp(prefix="crontabber-pg-standby-"))
+        base = Path(tempfile.mkdtemp(prefix=prefix))
         shutil.chown(base, "postgres")
         cluster = cls(bin_dir, base)
         try:
-            cluster._run(
-                "pg_basebackup",
-                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
-                *("-D", str(cluster.data), "-R", "-X", "stream", "-c", "fast"),
-            )
+            cluster._run(program, *args, "-D", str(cluster.data))
         except BaseException:
             cluster.cleanup()
             raise

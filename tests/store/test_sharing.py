@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from crontabber import App
-from crontabber.run.runner import Result, Runner
+from crontabber.run.runner import Result, Runner, RunReport
 from crontabber.store import StateStore, open_store
 from crontabber.store.lease import LeasePolicy
 from crontabber.store.records import Holder
@@ -62,6 +62,21 @@ def runner(store: StateStore, *classes: type[App], host: str) -> Runner:
     )
 
 
+def a_then_b_during_first(pg_url: str, *classes: type[App]) -> tuple[RunReport, RunReport]:
+    """Host A ticks; while A runs "first", host B ticks: both reports."""
+    store_a, store_b = open_store(pg_url), open_store(pg_url)
+    reports_b: list[RunReport] = []
+    try:
+        store_a.ensure_schema()
+        First.during = lambda: reports_b.append(runner(store_b, *classes, host="b").run(now=NOW))
+        report_a = runner(store_a, *classes, host="a").run(now=NOW)
+    finally:
+        store_a.close()
+        store_b.close()
+    [report_b] = reports_b
+    return report_a, report_b
+
+
 @pytest.mark.postgres
 def test_a_row_another_process_is_claiming_is_skipped_not_waited_on(
     pg_store: StateStore, pg_url: str
@@ -92,21 +107,10 @@ def test_a_row_another_process_is_claiming_is_skipped_not_waited_on(
 def test_a_job_another_host_runs_meanwhile_is_not_run_again(pg_url: str) -> None:
     """Host A runs "first"; while it runs, host B ticks: it skips "first" (A holds it)
     and takes "second". When A looks again, "second" has been run: A leaves it."""
-    store_a, store_b = open_store(pg_url), open_store(pg_url)
-    try:
-        store_a.ensure_schema()
-        reports_b = []
-        First.during = lambda: reports_b.append(
-            runner(store_b, First, Second, host="b").run(now=NOW)
-        )
-        report_a = runner(store_a, First, Second, host="a").run(now=NOW)
-    finally:
-        store_a.close()
-        store_b.close()
+    report_a, report_b = a_then_b_during_first(pg_url, First, Second)
     assert sorted(ran) == ["first", "second"]  # each once
     assert report_a.with_result(Result.SUCCEEDED) == ["first"]
     assert [job.app_name for job in report_a.jobs] == ["first"]  # "second": run, not news
-    [report_b] = reports_b
     assert report_b.with_result(Result.ONGOING) == ["first"]
     assert report_b.with_result(Result.SUCCEEDED) == ["second"]
 
@@ -123,18 +127,7 @@ def test_a_dependent_is_claimed_in_the_same_tick_once_its_dependency_succeeded(
 @pytest.mark.postgres
 def test_a_dependent_held_back_all_tick_is_reported_skipped(pg_url: str) -> None:
     """While another host runs the dependency, the dependent is held back, not claimed."""
-    store_a, store_b = open_store(pg_url), open_store(pg_url)
-    try:
-        store_a.ensure_schema()
-        reports_b = []
-        First.during = lambda: reports_b.append(
-            runner(store_b, First, Dependent, host="b").run(now=NOW)
-        )
-        runner(store_a, First, Dependent, host="a").run(now=NOW)
-    finally:
-        store_a.close()
-        store_b.close()
-    [report_b] = reports_b
+    _, report_b = a_then_b_during_first(pg_url, First, Dependent)
     assert report_b.with_result(Result.ONGOING) == ["first"]
     assert report_b.with_result(Result.SKIPPED) == ["dependent"]
     assert ran == ["first", "dependent"]  # A ran both, B neither

@@ -41,6 +41,16 @@ CASE
     WHEN c.ongoing < clock_timestamp() - make_interval(secs => %(max_age_seconds)s) THEN 'age'
 END
 
+-- name: claimed_by
+-- What a claim sets on the row c, besides its token: now, a lease from now, the
+-- holder, and the next fence number.
+ongoing = clock_timestamp(),
+heartbeat = clock_timestamp(),
+lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+ongoing_host = %(host)s,
+ongoing_pid = %(pid)s,
+fence = c.fence + 1
+
 -- name: states_read
 -- The schema's revision, the database's time and the rows c with the lease rule's
 -- verdict on each claim (one row with no job when there are none); the rows are
@@ -105,14 +115,9 @@ WITH locked AS (
     FOR UPDATE NOWAIT
 ), claimed AS (
     UPDATE crontabber AS c
-    SET ongoing = clock_timestamp(),
-        heartbeat = clock_timestamp(),
-        lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
-        ongoing_host = %(host)s,
-        ongoing_pid = %(pid)s,
+    SET {claimed_by},
         ongoing_token = %(token)s,
-        depends_on = %(depends_on)s,
-        fence = c.fence + 1
+        depends_on = %(depends_on)s
     FROM locked
     WHERE c.app_name = locked.app_name
         AND locked.ongoing IS NULL
@@ -160,14 +165,9 @@ wanted AS (
     FOR UPDATE OF c SKIP LOCKED
 ), claimed AS (
     UPDATE crontabber AS c
-    SET ongoing = clock_timestamp(),
-        heartbeat = clock_timestamp(),
-        lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
-        ongoing_host = %(host)s,
-        ongoing_pid = %(pid)s,
+    SET {claimed_by},
         ongoing_token = %(next_token)s,
-        depends_on = ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::json -> c.app_name)),
-        fence = c.fence + 1
+        depends_on = ARRAY(SELECT json_array_elements_text(%(depends_on_json)s::json -> c.app_name))
     FROM picked
     WHERE c.app_name = picked.app_name
     RETURNING c.*
