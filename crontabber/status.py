@@ -159,8 +159,9 @@ def nagios(
     misconfigured: Sequence[str] = (),
 ) -> NagiosVerdict:
     """The Nagios/Icinga verdict: CRITICAL for failed jobs, stale claims and misconfigured
-    jobs, WARNING for backfill jobs that failed once, else OK."""
-    critical = [f"misconfigured | {nagios_text(message)}" for message in misconfigured]
+    jobs, WARNING for backfill jobs that failed once, else OK. No ``|`` in the line:
+    Nagios would show only what comes before it and read the rest as performance data."""
+    critical = [f"misconfigured: {nagios_text(message)}" for message in misconfigured]
     warning = []
     for spec in order_jobs(specs):
         state = states.get(spec.app_name)
@@ -168,13 +169,13 @@ def nagios(
             continue
         if state.ongoing is not None and now - state.ongoing > max_ongoing_age:
             critical.append(
-                f"{spec.app_name} ({spec.class_path}) | claim by {state.ongoing_host} pid "
+                f"{spec.app_name} ({spec.class_path}): claim by {state.ongoing_host} pid "
                 f"{state.ongoing_pid} is older than {max_ongoing_age} (since {state.ongoing:%Y-%m-%d %H:%M} UTC)"
             )
         if state.failed_last_time:
             error = state.last_error or {}
             text = (
-                f"{spec.app_name} ({spec.class_path}) | {error.get('type')} | "
+                f"{spec.app_name} ({spec.class_path}): {error.get('type')}: "
                 f"{nagios_text(error.get('value'))}"
             )
             if spec.is_backfill and state.error_count == 1:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from crontabber.errors import ConfigError, CrontabberError
+from crontabber.words import plural
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
@@ -257,7 +258,7 @@ def configtest(settings: Settings) -> int:
     for problem in settings.problems:
         print(problem.message)
     if not settings.problems:
-        print(f"configuration OK: {len(settings.specs)} jobs")
+        print(f"configuration OK: {plural(len(settings.specs), 'job')}")
         return EXIT_OK
     misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
     # An exit status is a byte: 256 problems would read as 0. 125 and up mean "that many

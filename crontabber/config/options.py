@@ -268,7 +268,7 @@ COMMAND_OPTIONS = (
     CommandSwitch(
         "nagios",
         False,
-        "Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL",
+        "Nagios/Icinga check: one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
         "n",
         "nagios",
         needs_store=True,

@@ -30,6 +30,7 @@ from crontabber.errors import CrontabberError, LeaseLost
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
 from crontabber.run.reading import DueReads
 from crontabber.run.runner import Runner
+from crontabber.words import plural
 
 log = logging.getLogger("crontabber")
 
@@ -68,7 +69,9 @@ def run_daemon(
         retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
         pauses = retry.pauses()
         log.info(
-            "crontabber daemon started: %d jobs, polling every %gs", len(runner.specs), poll_seconds
+            "crontabber daemon started: %s, polling every %gs",
+            plural(len(runner.specs), "job"),
+            poll_seconds,
         )
         while not signals.stopping:
             if signals.reload_requested and rebuild is not None:
@@ -129,7 +132,7 @@ def _reloaded(
     except CrontabberError as exc:
         log.error("SIGHUP: the configuration was not reloaded, the old one stays: %s", exc)
         return runner
-    log.warning("SIGHUP: reloaded the configuration: %d jobs", len(fresh.specs))
+    log.warning("SIGHUP: reloaded the configuration: %s", plural(len(fresh.specs), "job"))
     return fresh
 
 

@@ -107,8 +107,7 @@ def test_nagios_ok_warning_critical(store: StateStore) -> None:
     verdict = admin.nagios(backfill, store.load_states(), NOW, age)
     assert verdict.status == 1
     assert (
-        verdict.line
-        == "WARNING - backfilled (tests.cli.test_admin.Backfilled) | OSError | disk full"
+        verdict.line == "WARNING - backfilled (tests.cli.test_admin.Backfilled): OSError: disk full"
     )
     Runner(backfill, store).run(now=NOW + dt.timedelta(hours=1))
     assert admin.nagios(backfill, store.load_states(), NOW, age).status == 2
@@ -117,8 +116,9 @@ def test_nagios_ok_warning_critical(store: StateStore) -> None:
     assert verdict.status == 2
     assert verdict.line.startswith("CRITICAL - ")
     assert verdict.line.count("; ") == 1
-    assert "load (tests.helpers.apps.Load) | ValueError | bad row 42" in verdict.line
-    assert "backfilled (tests.cli.test_admin.Backfilled) | OSError | disk full" in verdict.line
+    assert "load (tests.helpers.apps.Load): ValueError: bad row 42" in verdict.line
+    assert "backfilled (tests.cli.test_admin.Backfilled): OSError: disk full" in verdict.line
+    assert "|" not in verdict.line  # Nagios would read what follows as performance data
 
 
 def test_nagios_error_values_are_one_short_line_without_pipes(store: StateStore) -> None:
@@ -132,9 +132,9 @@ def test_nagios_error_values_are_one_short_line_without_pipes(store: StateStore)
     verdict = admin.nagios([make_spec(Noisy)], store.load_states(), NOW, dt.timedelta(hours=12))
     assert verdict.status == 2
     assert "\n" not in verdict.line
-    assert verdict.line.count("|") == 2  # the separators only
+    assert "|" not in verdict.line  # not even the value's own
     assert "first line / not perfdata second line xxx" in verdict.line
-    value = verdict.line.split(" | ")[-1]
+    value = verdict.line.split("ValueError: ")[-1]
     assert len(value) == admin.NAGIOS_VALUE_LIMIT and value.endswith("...")
 
 
@@ -188,7 +188,7 @@ def test_commands_end_to_end(project: Path, backend: str, request: pytest.Fixtur
     ]
     nagios = cli(project, "--nagios", db=db)
     assert nagios.status == 2
-    assert nagios.stdout == "CRITICAL - broken (cmdjobs.Broken) | KeyError | 'missing'\n"
+    assert nagios.stdout == "CRITICAL - broken (cmdjobs.Broken): KeyError: 'missing'\n"
     graph = cli(project, "--graph", db=db)
     assert graph.status == 0 and '"hello" -> "broken";' in graph.stdout
     reset = cli(project, "-r", "broken", db=db)
@@ -304,6 +304,9 @@ def test_configtest_exit_status_counts_misconfigured_jobs(tmp_path: Path) -> Non
     good = write_config(tmp_path, "cmdjobs.Hello|5m\ncmdjobs.Broken|1h")
     result = run_crontabber(f"--admin.conf={good}", "--configtest", cwd=tmp_path)
     assert result.status == 0 and result.stdout == "configuration OK: 2 jobs\n"
+    one = write_config(tmp_path, "cmdjobs.Hello|5m")
+    result = run_crontabber(f"--admin.conf={one}", "--configtest", cwd=tmp_path)
+    assert result.status == 0 and result.stdout == "configuration OK: 1 job\n"
     bad = write_config(tmp_path, "cmdjobs.Hello|5q\ncmdjobs.Broken|1h|03:00\nnowhere.Job|5m")
     result = run_crontabber(f"--admin.conf={bad}", "--configtest", cwd=tmp_path)
     assert result.status == 3

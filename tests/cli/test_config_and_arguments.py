@@ -70,6 +70,7 @@ def test_version_and_help_need_no_configuration(tmp_path: Path) -> None:
     helped = run_crontabber("--help", cwd=tmp_path)
     assert helped.status == 0, helped.stderr
     assert "--crontabber.jobs" in helped.stdout
+    assert "3 UNKNOWN" in " ".join(helped.stdout.split())  # every status --nagios gives
     assert not list(tmp_path.iterdir())
 
 

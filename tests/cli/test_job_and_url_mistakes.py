@@ -150,7 +150,7 @@ def test_one_broken_module_affects_only_itself(project: Path, how: str) -> None:
 
     nagios = run_crontabber(f"--admin.conf={config}", "-n", cwd=project)
     assert nagios.status == 2
-    assert nagios.stdout.startswith("CRITICAL - misconfigured | ")
+    assert nagios.stdout.startswith("CRITICAL - misconfigured: ")
     assert len(nagios.stdout.splitlines()) == 1
 
     reset = run_crontabber(f"--admin.conf={config}", "-r", "hello", cwd=project)
