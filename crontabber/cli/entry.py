@@ -121,6 +121,7 @@ def _with_store(settings: Settings, command: Callable[..., int], *args: object) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    argv = ["--help" if arg == "-h" else arg for arg in argv]  # configman knows --help only
     if "--version" in argv or "-v" in argv:
         print(f"crontabber {__version__}")
         return EXIT_OK

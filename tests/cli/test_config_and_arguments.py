@@ -71,6 +71,8 @@ def test_version_and_help_need_no_configuration(tmp_path: Path) -> None:
     assert helped.status == 0, helped.stderr
     assert "--crontabber.jobs" in helped.stdout
     assert "3 UNKNOWN" in " ".join(helped.stdout.split())  # every status --nagios gives
+    short = run_crontabber("-h", cwd=tmp_path)
+    assert (short.status, short.stdout) == (0, helped.stdout)
     assert not list(tmp_path.iterdir())
 
 
