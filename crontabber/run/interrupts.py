@@ -216,7 +216,7 @@ class DaemonSignals(SignalInterrupts):
             return
         if time.monotonic() - self._stop_at < SAME_SIGNAL_SECONDS:
             return  # the same stop, sent twice (a service manager and a parent daemon)
-        log.warning("received %s again: interrupting the running job", name)
+        log.warning("received %s again: interrupting %s", name, self._job_name or "the running job")
         self._interrupt()
 
     def _on_hangup(self, signum: int, _frame: object) -> None:
@@ -227,7 +227,11 @@ class DaemonSignals(SignalInterrupts):
 
     def _on_grace_over(self, _signum: int, _frame: object) -> None:
         if self._in_job:
-            log.warning("the running job did not finish within the grace period: interrupting it")
+            log.warning(
+                "%s did not finish within the grace period (%gs): interrupting it",
+                self._job_name,
+                self.grace,
+            )
             self._interrupt()
 
     def _interrupt(self) -> None:

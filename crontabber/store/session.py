@@ -43,6 +43,7 @@ TIMEOUT = dt.timedelta(seconds=10)  # how long one statement may go unanswered
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
 EXPIRES = "; its claim will expire and a later run recovers"
 PROBE_SECONDS = 2.0  # at most, to ask the hosts whether they are down, when a heartbeat fails
+MIN_PROBE_SECONDS = 0.25  # at least: a port that refuses says so at once
 
 log = logging.getLogger("crontabber")
 
@@ -174,7 +175,8 @@ class Session:
         if not is_lost_connection(exc):
             return False
         addresses = tcp_addresses(self.url)
-        ends = time.monotonic() + min(within, PROBE_SECONDS)
+        # Within the caller's time, but never too short for a refused port to be seen.
+        ends = time.monotonic() + max(min(within, PROBE_SECONDS), MIN_PROBE_SECONDS)
         for host, port in addresses:
             if refuses_connections(host, port, ends):
                 continue

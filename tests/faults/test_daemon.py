@@ -112,7 +112,7 @@ def test_a_job_still_running_after_the_grace_is_interrupted_and_recorded(
     status, stderr = stop(process, signum)
     assert status == expected, stderr
     assert time.monotonic() - began < 15
-    assert "did not finish within the grace period" in stderr
+    assert "tick did not finish within the grace period (1s)" in stderr
     listed = run_crontabber(f"--admin.conf={config}", "--list-jobs", "--json", cwd=project)
     assert '"ongoing": null' in listed.stdout and '"error_count": 1' in listed.stdout
 

@@ -158,3 +158,17 @@ def test_a_server_that_refuses_connections_is_down_a_silent_one_is_not() -> None
         ports = f"{one.getsockname()[1]},{other.getsockname()[1]}"
         both = Session(parse_url(f"postgresql://u@127.0.0.1,127.0.0.1/db?port={ports}"))
         assert both.server_is_down(lost)
+
+
+def test_a_refused_port_is_seen_even_with_no_time_left() -> None:
+    """At the renew deadline the heartbeat has no time to give the probe; a port that
+    refuses answers at once, so the restart is still seen as down for everyone."""
+    from crontabber.db.url import parse_url
+    from crontabber.store.session import Session
+
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        refused = Session(parse_url(f"postgresql://u@127.0.0.1:{port}/db"))
+        lost = psycopg2.OperationalError("server closed the connection unexpectedly")
+        assert refused.server_is_down(lost, 0.0)
