@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from crontabber.errors import ConfigError, CrontabberError
-from crontabber.words import plural
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
@@ -258,6 +257,8 @@ def configtest(settings: Settings) -> int:
     for problem in settings.problems:
         print(problem.message)
     if not settings.problems:
+        from crontabber.words import plural  # here: a tick does not import it
+
         print(f"configuration OK: {plural(len(settings.specs), 'job')}")
         return EXIT_OK
     misconfigured = {subject for problem in settings.problems for subject in problem.subjects}
