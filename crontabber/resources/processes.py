@@ -2,7 +2,8 @@
 
 ``@with_subprocess`` gives a job ``self.run_process(command, timeout=None,
 input=None)``. The command runs in a process group of its own, so a timeout
-kills it and everything it started.
+kills it and everything it started. What it wrote is also added to the job's run
+output (:func:`crontabber.run.output.record_output`), after a ``$ command`` line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from typing import Any, TypeVar
+
+from crontabber.run.output import record_output
 
 C = TypeVar("C", bound=type)
 
@@ -62,11 +65,20 @@ def run_process(
         except subprocess.TimeoutExpired:
             kill_group(process)
             stdout, stderr = process.communicate()
+            record(command, stdout.strip(), stderr.strip())
             raise ProcessTimeout(command, timeout or 0, stdout, stderr) from None
         except BaseException:
             kill_group(process)
             raise
+    record(command, stdout.strip(), stderr.strip())
     return process.returncode, stdout.strip(), stderr.strip()
+
+
+def record(command: str | Sequence[str], stdout: str, stderr: str) -> None:
+    """Add ``$ command`` (cut to 200 characters) and what it wrote to the run output."""
+    shown = command if isinstance(command, str) else " ".join(str(part) for part in command)
+    shown = shown if len(shown) <= 200 else shown[:197] + "..."
+    record_output("\n".join(part for part in (f"$ {shown}", stdout, stderr) if part))
 
 
 def kill_group(process: subprocess.Popen) -> None:
