@@ -34,11 +34,11 @@ not at all):
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
     crontabber.record
-    crontabber.run, .run.error_reporting, .run.interrupts, .run.reports,
-        .run.runner, .run.sharing
-    crontabber.store, .store.abc, .store.lease, .store.postgresql,
-        .store.queries, .store.records, .store.schema, .store.session,
-        .store.views
+    crontabber.run, .run.error_reporting, .run.interrupts, .run.outcomes,
+        .run.reports, .run.runner, .run.sharing
+    crontabber.store, .store.abc, .store.lease, .store.operators,
+        .store.postgresql, .store.queries, .store.records, .store.schema,
+        .store.session, .store.views
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
   document another), and no state has been changed.
 - :class:`Unreachable` and :class:`LockNotAvailable` pass between the state
   store's connection handling and its operations; they never reach a user.
-- :class:`Terminated`, :class:`MaxRuntimeExceeded`, :class:`LeaseLost` and
-  :class:`GracefulStop` interrupt a running job. They are not ``Exception``: job code must not
+- :class:`Terminated`, :class:`MaxRuntimeExceeded`, :class:`LeaseLost`,
+  :class:`Cancelled` and :class:`GracefulStop` interrupt a running job. They are not ``Exception``: job code must not
   swallow them. The first two are recorded as a run's error under the names
   ``crontabber.interrupts.Terminated`` and ``crontabber.interrupts.MaxRuntimeExceeded``.
 """
@@ -81,6 +81,14 @@ class GracefulStop(BaseException):
     """A daemon was asked to stop and no job needed interrupting: it exits 0."""
 
     __module__ = INTERRUPTS_MODULE
+
+
+class Cancelled(BaseException):
+    """An operator cancelled the running job (``--cancel``, or the page): its holder's
+    heartbeat read the request and the job is stopped as ``max_runtime`` stops it. Not
+    an Exception: job code must not swallow it. Recorded as ``crontabber.Cancelled``."""
+
+    __module__ = "crontabber"
 
 
 class LeaseLost(BaseException):

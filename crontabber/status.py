@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from crontabber.errors import UnknownJob
 from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, format_frequency, zone_name
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.record import record
-from crontabber.store.records import JobState
+from crontabber.store.records import JobState, Pause
 
 
 def find_job(specs: Sequence[JobSpec], name: str) -> JobSpec:
@@ -55,6 +55,7 @@ class JobListing:
 
     spec: JobSpec
     state: JobState | None
+    pause: Pause | None = None  # the pause in force, if any
 
     @property
     def health(self) -> Health:
@@ -119,12 +120,33 @@ class JobListing:
                 if state.ongoing
                 else None
             ),
+            "paused": (
+                {
+                    "since": iso(self.pause.since),
+                    "until": iso(self.pause.until),
+                    "reason": self.pause.reason,
+                    "by": self.pause.actor,
+                }
+                if self.pause
+                else None
+            ),
+            "run_now_asked": iso(state.run_now),
+            "cancel_asked": iso(state.cancel_requested),
         }
 
 
-def list_jobs(specs: Sequence[JobSpec], states: dict[str, JobState]) -> list[JobListing]:
-    """Every configured job, in dependency order, with its state (None: never ran)."""
-    return [JobListing(spec, states.get(spec.app_name)) for spec in order_jobs(specs)]
+def list_jobs(
+    specs: Sequence[JobSpec],
+    states: dict[str, JobState],
+    paused: Mapping[str, Pause] | None = None,
+) -> list[JobListing]:
+    """Every configured job, in dependency order, with its state (None: never ran) and
+    its pause, if one is in force."""
+    paused = paused or {}
+    return [
+        JobListing(spec, states.get(spec.app_name), paused.get(spec.app_name))
+        for spec in order_jobs(specs)
+    ]
 
 
 def audit_ghosts(specs: Sequence[JobSpec], states: dict[str, JobState]) -> list[str]:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+HISTORY_RUNS = 20  # runs --history shows
+AUDIT_ROWS = 100  # rows --audit-log shows
 CONFIGTEST_MAX = 125
 DAEMON_FLAG = "--daemon"
 
@@ -53,6 +55,7 @@ def build_runner(
     on_failure: Callable[..., None] | None,
 ) -> Runner:
     """The runner of a run (or of every tick of a daemon) from the settings."""
+    from crontabber.run.interrupts import SignalInterrupts
     from crontabber.run.runner import Runner
     from crontabber.store.lease import LeasePolicy
     from crontabber.store.records import Holder
@@ -73,6 +76,10 @@ def build_runner(
         interrupts=interrupts,
         log_retention=settings.log_retention,
         job_config=settings.job_config,
+        run_output_bytes=settings.run_output_bytes,
+        # In the command's main thread (signals installed) a run's output is taken at
+        # its file descriptors, so that what its child processes print is kept too.
+        capture_fds=isinstance(interrupts, SignalInterrupts),
     )
 
 
@@ -84,6 +91,7 @@ def run_jobs(
 ) -> int:
     """A run of every due job, or only of ``only`` (``--job``, resolved by :func:`job_to_run`)."""
     from crontabber.run import error_reporting
+    from crontabber.run.reports import Result
 
     command = settings.command
     reporter = error_reporting.failure_reporter(settings.sentry_dsn)
@@ -95,6 +103,10 @@ def run_jobs(
             error_reporting.flush()
     if only is not None and not report.jobs:
         print(f"{only} is not due; use --force to run it now")
+    paused = [job for job in report.jobs if job.app_name == only and job.reason]
+    if only is not None and report.with_result(Result.PAUSED) and paused:
+        print(f"{only} is {paused[0].reason}: not run (--resume it first)")
+        return EXIT_ERROR
     if settings.problems and report.exit_status == EXIT_OK:
         return EXIT_ERROR  # the others ran; the misconfigured ones were reported
     return report.exit_status
@@ -184,7 +196,7 @@ def list_jobs(settings: Settings, store: StateStore) -> int:
     from crontabber.cli import printers
 
     snapshot = store.read_snapshot()
-    listings = status.list_jobs(settings.specs, snapshot.states)
+    listings = status.list_jobs(settings.specs, snapshot.states, snapshot.paused)
     if settings.command.json:
         sys.stdout.write(printers.listing_json(listings))
     else:
@@ -198,9 +210,80 @@ def reset_job(settings: Settings, store: StateStore) -> int:
     from crontabber import actions
 
     result = actions.reset_job(
-        store, settings.specs, settings.command.argument, force=settings.command.force
+        store,
+        settings.specs,
+        settings.command.argument,
+        force=settings.command.force,
+        actor=actions.command_line_actor(),
+        reason=settings.command.reason,
     )
     print(result.message)
+    return EXIT_OK
+
+
+def _act(settings: Settings, store: StateStore, action: str, **extra: Any) -> int:
+    """An operator's action on the job the command names, said in one line."""
+    from crontabber import actions
+
+    command = settings.command
+    result = getattr(actions, action)(
+        store,
+        settings.specs,
+        command.argument,
+        actor=actions.command_line_actor(),
+        reason=command.reason,
+        **extra,
+    )
+    print(result.message)
+    return EXIT_OK
+
+
+def pause(settings: Settings, store: StateStore) -> int:
+    return _act(settings, store, "pause_job", until=settings.command.until)
+
+
+def resume(settings: Settings, store: StateStore) -> int:
+    return _act(settings, store, "resume_job")
+
+
+def run_now(settings: Settings, store: StateStore) -> int:
+    return _act(settings, store, "run_now")
+
+
+def cancel(settings: Settings, store: StateStore) -> int:
+    return _act(settings, store, "cancel_run")
+
+
+def history(settings: Settings, store: StateStore) -> int:
+    """``--history NAME``: the job's last runs, newest first."""
+    from crontabber.cli import printers
+    from crontabber.status import find_job
+
+    name = settings.command.argument
+    try:
+        app_name = find_job(settings.specs, name).app_name
+    except CrontabberError:
+        if name not in store.load_states():
+            raise
+        app_name = name  # a ghost's runs
+    store.ensure_schema()
+    page = store.read_log_page(app_name, limit=HISTORY_RUNS)
+    if settings.command.json:
+        sys.stdout.write(printers.history_json(page.entries))
+    else:
+        sys.stdout.write(printers.history_text(app_name, page))
+    return EXIT_OK
+
+
+def audit_log(settings: Settings, store: StateStore) -> int:
+    """``--audit-log``: who did what, newest first."""
+    from crontabber.cli import printers
+
+    entries = store.read_audit_log(limit=AUDIT_ROWS)
+    if settings.command.json:
+        sys.stdout.write(printers.audit_json(entries))
+    else:
+        sys.stdout.write(printers.audit_text(entries))
     return EXIT_OK
 
 
@@ -213,7 +296,9 @@ def audit_ghosts(settings: Settings, store: StateStore) -> int:
                 "not removing ghosts while jobs are misconfigured: a job that does not "
                 "import looks like a ghost; fix the configuration first (--configtest)"
             )
-        for result in actions.remove_ghosts(store, settings.specs):
+        for result in actions.remove_ghosts(
+            store, settings.specs, actor=actions.command_line_actor()
+        ):
             print(f"removed {result.app_name}" if result.was_reset else result.message)
         return EXIT_OK
     for name in status.audit_ghosts(settings.specs, store.load_states()):

@@ -11,6 +11,12 @@ import humanize
 from crontabber.jobs.schedule import zone_name
 from crontabber.status import JobListing, describe_schedule
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from crontabber.store.records import AuditEntry, LogEntry, LogPage
+
+OUTPUT_LINES = 10  # of each run's output --history shows (--json: all of it)
+
 
 def when(value: dt.datetime | None, now: dt.datetime) -> str:
     """``2026-01-01 03:00:00 UTC (3 hours ago)``; ``-`` when there is no time."""
@@ -62,6 +68,18 @@ def listing_text(listings: Sequence[JobListing], now: dt.datetime) -> str:
                 f"  ongoing:      since {when(state.ongoing, now)} "
                 f"on {state.ongoing_host} pid {state.ongoing_pid}"
             )
+            if state.cancel_requested is not None:
+                lines.append(f"  cancel asked: {when(state.cancel_requested, now)}")
+        if listing.pause is not None:
+            pause = listing.pause
+            lines.append(
+                f"  paused:       since {when(pause.since, now)} by {pause.actor}, "
+                + (f"until {when(pause.until, now)}" if pause.until else "until resumed")
+            )
+            if pause.reason:
+                lines.append(f"  pause reason: {pause.reason}")
+        if state is not None and state.run_now is not None and state.ongoing is None:
+            lines.append(f"  run now:      asked {when(state.run_now, now)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n" if blocks else "no jobs configured\n"
 
@@ -69,3 +87,103 @@ def listing_text(listings: Sequence[JobListing], now: dt.datetime) -> str:
 def listing_json(listings: Sequence[JobListing]) -> str:
     """One JSON object per line, per job."""
     return "".join(json.dumps(listing.as_dict(), sort_keys=True) + "\n" for listing in listings)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def run_dict(entry: LogEntry) -> dict[str, object]:
+    """One run as ``--history --json`` and ``/api/jobs/NAME/runs`` give it."""
+    started = entry.log_time - entry.duration if entry.duration is not None else None
+    return {
+        "id": entry.id,
+        "started": _iso(started),
+        "finished": _iso(entry.log_time),
+        "duration_seconds": entry.duration.total_seconds() if entry.duration else None,
+        "host": entry.host,
+        "pid": entry.pid,
+        "outcome": outcome(entry),
+        "trigger": entry.trigger,
+        "error": first_line(entry.exc_value) if entry.failed else None,
+        "error_type": entry.exc_type,
+        "superseded": entry.superseded,
+        "output": entry.output,
+    }
+
+
+def outcome(entry: LogEntry) -> str:
+    """succeeded, failed, cancelled or superseded."""
+    if entry.superseded:
+        return "superseded"
+    if entry.exc_type == "crontabber.Cancelled":
+        return "cancelled"
+    return "failed" if entry.failed else "succeeded"
+
+
+def first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def history_text(app_name: str, page: LogPage) -> str:
+    if not page.entries:
+        return f"{app_name} has no runs in crontabber_log\n"
+    blocks = []
+    for entry in page.entries:
+        run = run_dict(entry)
+        seconds = run["duration_seconds"]
+        started = entry.log_time - entry.duration if entry.duration is not None else None
+        head = (
+            f"{started or entry.log_time:%Y-%m-%d %H:%M:%S} UTC  "
+            f"{f'{seconds:.1f}s' if seconds is not None else '-':>8}  {run['outcome']:<10} "
+            f"{entry.trigger or '-'}  on {entry.host or '?'} pid {entry.pid or '?'}"
+        )
+        lines = [head]
+        if run["error"]:
+            lines.append(f"    {entry.exc_type}: {run['error']}")
+        output = (entry.output or "").rstrip("\n").splitlines()
+        if len(output) > OUTPUT_LINES:
+            lines.append(f"    | ({len(output) - OUTPUT_LINES} lines before these: --json)")
+        lines += ["    | " + line for line in output[-OUTPUT_LINES:]]
+        blocks.append("\n".join(lines))
+    shown = (
+        f"the last {len(page.entries)} of {page.total}" if page.total > len(page.entries) else "all"
+    )
+    return f"{app_name}: {shown} runs, newest first\n" + "\n".join(blocks) + "\n"
+
+
+def history_json(entries: Sequence[LogEntry]) -> str:
+    """One JSON object per line, per run, newest first."""
+    return "".join(json.dumps(run_dict(entry), sort_keys=True) + "\n" for entry in entries)
+
+
+def audit_dict(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "at": _iso(entry.at),
+        "action": entry.action,
+        "app_name": entry.app_name,
+        "reason": entry.reason,
+        "detail": entry.detail,
+        "actor": entry.actor,
+    }
+
+
+def audit_text(entries: Sequence[AuditEntry]) -> str:
+    if not entries:
+        return "the audit log is empty\n"
+    lines = []
+    for entry in entries:
+        line = f"{entry.at:%Y-%m-%d %H:%M:%S} UTC  {entry.action:<12} {entry.app_name}  by {entry.actor}"
+        if entry.detail:
+            line += f"  ({entry.detail})"
+        if entry.reason:
+            line += f": {entry.reason}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def audit_json(entries: Sequence[AuditEntry]) -> str:
+    """One JSON object per line, per action, newest first."""
+    return "".join(json.dumps(audit_dict(entry), sort_keys=True) + "\n" for entry in entries)

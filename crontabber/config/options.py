@@ -124,6 +124,13 @@ OPTIONS = (
         "connection is given up and the statement retried on a new one; 0: no limit",
     ),
     Option(
+        "crontabber.run_output_kb",
+        64,
+        "int",
+        "KiB of what each run prints and logs kept with it in crontabber_log (its "
+        "start and its end; 0: none)",
+    ),
+    Option(
         "crontabber.auto_migrate",
         True,
         "bool",
@@ -228,7 +235,56 @@ COMMAND_OPTIONS = (
     CommandSwitch(
         "list-jobs", False, "list the jobs and their state", "l", "list_jobs", needs_store=True
     ),
-    CommandSwitch("json", False, "with --list-jobs: one JSON object per job"),
+    CommandSwitch(
+        "json", False, "with --list-jobs, --history or --audit-log: one JSON object per line"
+    ),
+    CommandSwitch(
+        "pause",
+        "",
+        "pause a job on every host (with --reason, --until), until --resume",
+        handler="pause",
+        needs_store=True,
+    ),
+    CommandSwitch("resume", "", "resume a paused job", handler="resume", needs_store=True),
+    CommandSwitch(
+        "run-now",
+        "",
+        "make a job due now, for whichever host ticks next (dependencies still hold)",
+        handler="run_now",
+        needs_store=True,
+    ),
+    CommandSwitch(
+        "cancel",
+        "",
+        "stop a job's running run, on whatever host, at its next heartbeat",
+        handler="cancel",
+        needs_store=True,
+    ),
+    CommandSwitch(
+        "history",
+        "",
+        "a job's last runs: start, duration, host, pid, outcome, how started, output",
+        handler="history",
+        needs_store=True,
+    ),
+    CommandSwitch(
+        "audit-log",
+        False,
+        "who paused, resumed, ran, cancelled, reset or removed which job, and when",
+        handler="audit_log",
+        needs_store=True,
+    ),
+    CommandSwitch(
+        "reason",
+        "",
+        "with --pause, --resume, --run-now, --cancel or --reset-job: why (kept in the audit log)",
+    ),
+    CommandSwitch(
+        "until",
+        "",
+        "with --pause: when it resumes by itself, a time (2026-12-24T06:00Z) or a "
+        "duration (90m, 2h, 3d)",
+    ),
     CommandSwitch(
         "reset-job",
         "",

@@ -34,6 +34,8 @@ class Command:
     argument: str = ""
     force: bool = False
     json: bool = False
+    reason: str = ""  # --reason: why, for the audit log
+    until: str = ""  # --until, as given
 
 
 @record
@@ -47,6 +49,7 @@ class Settings:
     log_level: str = ""  # empty: INFO on a terminal, else WARNING
     log_file: str = ""
     log_retention: dt.timedelta | None = dt.timedelta(days=90)  # None: keep every log row
+    run_output_bytes: int = 64 * 1024  # of each run's output kept in crontabber_log
     heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
     heartbeat_stale_intervals: int = 3
     host_name: str = ""
@@ -146,6 +149,8 @@ def settings_from(raw: RawConfig) -> Settings:
         )
     if config.crontabber.log_retention_days < 0:
         raise ConfigError("crontabber.log_retention_days must not be negative (0 keeps every row)")
+    if config.crontabber.run_output_kb < 0:
+        raise ConfigError("crontabber.run_output_kb must not be negative (0 keeps no output)")
     if config.crontabber.state_timeout_seconds < 0:
         raise ConfigError("crontabber.state_timeout_seconds must not be negative (0: no limit)")
     if config.crontabber.max_ongoing_age_hours <= 0:
@@ -175,6 +180,7 @@ def settings_from(raw: RawConfig) -> Settings:
         log_level=str(config.logging.level).upper(),
         log_file=str(config.logging.file or ""),
         log_retention=optional_duration(days=config.crontabber.log_retention_days),
+        run_output_bytes=int(config.crontabber.run_output_kb) * 1024,
         problems=tuple(problems),
         raw_config=config,
     )
@@ -203,12 +209,32 @@ def command_from(config: Any) -> Command:
     if len(asked) > 1:
         raise ConfigError(f"choose one command, not {' and '.join('--' + name for name in asked)}")
     name = asked[0] if asked else None
-    if config.json and name != "list-jobs":
-        raise ConfigError("--json goes with --list-jobs")
+    if config.json and name not in ("list-jobs", "history", "audit-log"):
+        raise ConfigError("--json goes with --list-jobs, --history or --audit-log")
     if config.force and name not in ("job", "reset-job", "audit-ghosts"):
         raise ConfigError("--force goes with --job, --reset-job or --audit-ghosts")
-    argument = config[name] if name in ("reset-job", "job") else ""
-    return Command(name=name, argument=argument, force=bool(config.force), json=bool(config.json))
+    if config.reason and name not in REASONED:
+        raise ConfigError(
+            "--reason goes with --pause, --resume, --run-now, --cancel or --reset-job"
+        )
+    if config.until and name != "pause":
+        raise ConfigError("--until goes with --pause")
+    argument = config[name] if name in NAMED else ""
+    if name in NAMED and not str(argument).strip():
+        raise ConfigError(f"--{name} needs a job: --{name}=APP_NAME")
+    return Command(
+        name=name,
+        argument=str(argument).strip(),
+        force=bool(config.force),
+        json=bool(config.json),
+        reason=str(config.reason or ""),
+        until=str(config.until or ""),
+    )
+
+
+# The commands that name a job, and those that take a --reason.
+NAMED = ("reset-job", "job", "pause", "resume", "run-now", "cancel", "history")
+REASONED = ("pause", "resume", "run-now", "cancel", "reset-job")
 
 
 def daemon_seconds(config: Any, name: str) -> float:

@@ -4,7 +4,9 @@ Each tick is the same :meth:`crontabber.run.runner.Runner.run` a crontab run mak
 through the same claim, so daemons, other daemons and crontab runs share one
 database in any mix. Between ticks the daemon sleeps until the earliest job it
 may run is due (the database's time), and at most ``poll_seconds``, to see what
-other hosts changed; a signal wakes it at once. It keeps its store, so one
+other hosts changed; a signal wakes it at once, and so does an operator's
+``--run-now`` on any host: while it sleeps the daemon asks the database for the
+newest run-now once a second (:data:`RUN_NOW_LOOK`). It keeps its store, so one
 connection (plus the heartbeat's) serves every tick.
 
 Signals (see :class:`crontabber.run.interrupts.DaemonSignals`): SIGTERM or SIGINT
@@ -34,6 +36,7 @@ from crontabber.words import plural
 
 log = logging.getLogger("crontabber")
 
+RUN_NOW_LOOK = 1.0  # seconds between a sleeping daemon's looks for a run-now
 MIN_WAIT = 0.001  # seconds: a job due "now" is run at once, never in a busy loop
 WAKE_AFTER_DUE = 0.005  # seconds past a job's next run, so that it is due when the tick reads
 
@@ -65,6 +68,7 @@ def run_daemon(
     with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
         runner = _reading_due(build(signals), poll_seconds)
         outage_since: float | None = None
+        seen_run_now: object = None  # the newest run-now a sleep has seen
         # Through an outage: 1s, doubling, at most poll_seconds, for as long as it lasts.
         retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
         pauses = retry.pauses()
@@ -104,7 +108,7 @@ def run_daemon(
                 if report.next_due is not None and report.now is not None:
                     until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
                     wait = max(MIN_WAIT, min(wait, until_due))
-            wake.wait(wait)
+            seen_run_now = _sleep(runner, wake, wait, seen_run_now)
             wake.clear()
         if on_stop is not None:
             on_stop()
@@ -113,6 +117,28 @@ def run_daemon(
             status = max(status, _wait(worker, shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
+
+
+def _sleep(runner: Runner, wake: threading.Event, seconds: float, seen: object) -> object:
+    """Sleep for ``seconds``, or until a signal, or until an operator asks for a run
+    (``--run-now``): every RUN_NOW_LOOK seconds the daemon asks the database for the
+    newest run-now (one small statement), and a new one ends the sleep. Returns the
+    newest run-now seen, for the next sleep."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if wake.wait(min(left, RUN_NOW_LOOK)) or left <= RUN_NOW_LOOK:
+            return seen
+        try:
+            latest = runner.store.latest_run_now()
+        except CrontabberError:
+            return seen  # the tick says what is wrong
+        if latest is not None and seen is not None and latest != seen:
+            return latest
+        seen = latest if latest is not None else seen or _NONE_YET
+    return seen
+
+
+_NONE_YET = object()  # no run-now pending at the first look: any later one is new
 
 
 def _reading_due(runner: Runner, poll_seconds: float) -> Runner:

@@ -65,7 +65,9 @@ class DueReads:
         named.update(name for name, state in self._states.items() if state.ongoing is not None)
         snapshot = read_due(max_age, ahead=self.ahead, app_names=sorted(named))
         self._states.update(snapshot.states)
-        return Snapshot(self._states, snapshot.now, snapshot.abandoned, snapshot.oldest_log)
+        return Snapshot(
+            self._states, snapshot.now, snapshot.abandoned, snapshot.oldest_log, snapshot.paused
+        )
 
     def forget(self) -> None:
         """Read every row at the next tick (after an error, or a new configuration)."""

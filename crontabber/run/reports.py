@@ -9,6 +9,8 @@ from crontabber.record import record
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from crontabber.jobs.spec import JobSpec
     from crontabber.store.records import JobState
 
@@ -20,6 +22,8 @@ class Result(enum.Enum):
     LOCKED = "locked"  # lost a simultaneous row-lock race
     ONGOING = "ongoing"  # running elsewhere
     RECOVERED = "recovered"  # an abandoned run was recorded as failed; retried later
+    PAUSED = "paused"  # an operator paused it: no host claims it
+    CANCELLED = "cancelled"  # an operator cancelled it while it ran; recorded as failed
 
 
 @record
@@ -53,9 +57,17 @@ class RunReport:
         return 0
 
 
-def unmet_dependency(spec: JobSpec, states: dict[str, JobState], now: dt.datetime) -> str | None:
-    """Why ``spec`` may not run now because of its dependencies, or None when it may."""
+def unmet_dependency(
+    spec: JobSpec,
+    states: dict[str, JobState],
+    now: dt.datetime,
+    paused: Container[str] = (),
+) -> str | None:
+    """Why ``spec`` may not run now because of its dependencies (``paused``: the jobs
+    paused now), or None when it may."""
     for name in spec.depends_on:
+        if name in paused:
+            return f"dependency {name!r} is paused"
         state = states.get(name)
         if state is None or state.last_run is None:
             return f"dependency {name!r} has never run"

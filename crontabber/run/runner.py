@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import traceback
 from collections.abc import Callable, Sequence
 
-from crontabber.errors import ClaimLost, LeaseLost
+from crontabber.errors import Cancelled, ClaimLost, LeaseLost
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.run.interrupts import NoInterrupts, Terminated
+from crontabber.run.outcomes import describe_failure, next_run_after, planned_at, trigger_of
 from crontabber.run.reports import JobReport, Result, RunReport, unmet_dependency
 from crontabber.run.sharing import TakingTurns
 from crontabber.store.abc import StateStore
 from crontabber.store.lease import Heartbeat, LeasePolicy
-from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Snapshot
+from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Pause, Snapshot
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class Runner(TakingTurns):
         interrupts: NoInterrupts | None = None,
         log_retention: dt.timedelta | None = None,
         job_config: Callable[[JobSpec], object] | None = None,
+        run_output_bytes: int = 64 * 1024,
+        capture_fds: bool = False,
     ) -> None:
         self.specs = order_jobs(specs)
         # What a job is made with: its spec's config, or what this says (made when it runs).
@@ -66,6 +68,12 @@ class Runner(TakingTurns):
         self.on_failure = on_failure
         self.interrupts = interrupts or NoInterrupts()
         self.log_retention = log_retention
+        # What each run printed and logged is kept with it, capped (0: nothing kept);
+        # ``capture_fds``: at the file descriptors (the command's main thread only).
+        self.run_output_bytes = run_output_bytes
+        self.capture_fds = capture_fds
+        self._paused: dict[str, Pause] = {}
+        self._forced = False
         # How a tick reads the states: every row (None), or a daemon's run.reading.DueReads.
         self.reads: DueReads | None = None
 
@@ -85,6 +93,8 @@ class Runner(TakingTurns):
             snapshot = self.store.read_snapshot(self.lease.max_age)
         states = snapshot.states
         self._abandoned = snapshot.abandoned
+        self._paused = snapshot.paused
+        self._forced = force
         read_at = time.monotonic()
         if now is None:
             self._clock = lambda: snapshot.now + dt.timedelta(seconds=time.monotonic() - read_at)
@@ -97,6 +107,7 @@ class Runner(TakingTurns):
             self.lease.heartbeat_interval,
             window=self.lease.window,
             on_lost=self._lease_lost,
+            on_cancel=self._cancel,
             server_down=self.store.server_is_down,
         ) as self._heartbeat:
             if self._shares(specs, states, only=only, force=force):
@@ -115,7 +126,8 @@ class Runner(TakingTurns):
             for job in reports
             if job.result in (Result.SKIPPED, Result.ONGOING, Result.LOCKED)
         }
-        return RunReport(tuple(reports), end, self._next_due(specs, states, waiting, end))
+        next_due = self._next_due(specs, states, waiting, end, self._paused)
+        return RunReport(tuple(reports), end, next_due)
 
     def _shares(
         self,
@@ -137,17 +149,28 @@ class Runner(TakingTurns):
 
     @staticmethod
     def _next_due(
-        specs: Sequence[JobSpec], states: dict[str, JobState], waiting: set[str], now: dt.datetime
+        specs: Sequence[JobSpec],
+        states: dict[str, JobState],
+        waiting: set[str],
+        now: dt.datetime,
+        paused: dict[str, Pause],
     ) -> dt.datetime | None:
         """The earliest next run among ``specs`` but those ``waiting`` for another
-        process or a dependency (seen again at the next poll)."""
+        process or a dependency (seen again at the next poll); a paused job's, no
+        sooner than its pause ends (never, when it ends when resumed)."""
         due = []
         for spec in specs:
             if spec.app_name in waiting:
                 continue
             state = states.get(spec.app_name)
             next_run = state.next_run if state is not None else None
-            due.append(next_run if next_run is not None else spec.schedule.first_run(now))
+            when = next_run if next_run is not None else spec.schedule.first_run(now)
+            pause = paused.get(spec.app_name)
+            if pause is not None:
+                if pause.until is None:
+                    continue
+                when = max(when, pause.until)
+            due.append(when)
         return min(due, default=None)
 
     def _prune_log(self, snapshot: Snapshot) -> None:
@@ -165,6 +188,10 @@ class Runner(TakingTurns):
     def _lease_lost(self, app_name: str, holder: Holder, reason: str) -> None:
         self.interrupts.lease_lost(LeaseLost.of(app_name, reason))
 
+    def _cancel(self, app_name: str, holder: Holder) -> None:
+        log.warning("%s: an operator cancelled the run: stopping it", app_name)
+        self.interrupts.lease_lost(Cancelled(f"{app_name} was cancelled by an operator"))
+
     def _beat(self, app_name: str, holder: Holder) -> bool:
         return self.store.heartbeat(app_name, holder, self.lease.window)
 
@@ -174,7 +201,9 @@ class Runner(TakingTurns):
         state = states.get(spec.app_name)
         if not force and not spec.is_due(state.next_run if state else None, now):
             return None
-        reason = None if force else unmet_dependency(spec, states, now)
+        if spec.app_name in self._paused:
+            return self._paused_report(spec)
+        reason = None if force else unmet_dependency(spec, states, now, self._paused)
         if reason:
             log.info("skipped %s: %s", spec.app_name, reason)
             return JobReport(spec.app_name, Result.SKIPPED, reason)
@@ -202,6 +231,9 @@ class Runner(TakingTurns):
         if claim.status is ClaimStatus.ONGOING:
             states[spec.app_name] = claim.state
             return self._held_elsewhere(spec, claim.state)
+        if claim.status is ClaimStatus.PAUSED:
+            states[spec.app_name] = claim.state
+            return self._paused_report(spec)
         if claim.status is ClaimStatus.NOT_DUE:
             states[spec.app_name] = claim.state
             log.info("skipped %s: another process has just run it", spec.app_name)
@@ -235,7 +267,7 @@ class Runner(TakingTurns):
         Returns the last date that succeeded and the job's next run. The last
         date is recorded with the outcome; a failure stops the series there.
         """
-        dates, next_run = spec.backfill_plan(state.last_success, now)
+        dates, next_run = spec.backfill_plan(state.last_success, planned_at(state, now))
         done = state.last_success
         for index, date in enumerate(dates):
             started_clock = time.monotonic()
@@ -254,6 +286,12 @@ class Runner(TakingTurns):
             done = date
         return done, next_run
 
+    def _paused_report(self, spec: JobSpec) -> JobReport:
+        pause = self._paused.get(spec.app_name)
+        reason = pause.words() if pause is not None else "paused"
+        log.info("skipped %s: %s", spec.app_name, reason)
+        return JobReport(spec.app_name, Result.PAUSED, reason)
+
     def _held_elsewhere(self, spec: JobSpec, state: JobState) -> JobReport:
         reason = f"running on {state.ongoing_host} pid {state.ongoing_pid} since {state.ongoing:%Y-%m-%d %H:%M:%S} UTC"
         log.info("skipped %s: %s", spec.app_name, reason)
@@ -267,17 +305,22 @@ class Runner(TakingTurns):
         now: dt.datetime,
         states: dict[str, JobState],
     ) -> JobReport:
+        from crontabber.run.output import RunOutput
         from crontabber.store.fencing import JobClaim  # here: an idle tick never needs it
 
         log.info("running %s", spec.app_name)
         error = None
         interrupted: BaseException | None = None
+        cancelled = False
         started_clock = time.monotonic()
-        last_success, next_run = now, spec.next_run_after(now)
+        last_success, next_run = now, next_run_after(spec, state, now)
+        output = RunOutput(self.run_output_bytes, fds=self.capture_fds)
         # The lease is renewed from the claim until the outcome is committed.
         with self._heartbeat.holding(spec.app_name, holder):
             try:
-                with self.interrupts.job(spec.app_name, spec.max_runtime):
+                # The capture ends after the job's interrupts do: none lands while the
+                # file descriptors are put back.
+                with output, self.interrupts.job(spec.app_name, spec.max_runtime):
                     config = spec.config if self.job_config is None else self.job_config(spec)
                     app = spec.app_class(config, state)
                     app.claim = JobClaim(
@@ -289,7 +332,9 @@ class Runner(TakingTurns):
                         app.run()
             except BaseException as exc:
                 error = describe_failure(exc)
-                if isinstance(exc, (KeyboardInterrupt, Terminated, LeaseLost)):
+                if isinstance(exc, Cancelled):
+                    cancelled = True  # an operator's: recorded, and the tick goes on
+                elif isinstance(exc, (KeyboardInterrupt, Terminated, LeaseLost)):
                     interrupted = exc  # crontabber was asked to stop: record, then stop
                 elif self.on_failure is not None:
                     self.on_failure(spec, exc)
@@ -299,13 +344,19 @@ class Runner(TakingTurns):
                 interrupted = LeaseLost.of(spec.app_name, lost)
                 error = describe_failure(interrupted)
             duration = dt.timedelta(seconds=time.monotonic() - started_clock)
+            if error is not None and not cancelled:
+                next_run = now + self.error_retry_time  # a cancelled run waits for its schedule
             outcome = Outcome(
                 started=now,
                 finished=now + duration,
                 duration=duration,
-                next_run=next_run if error is None else now + self.error_retry_time,
+                next_run=next_run,
                 error=error,
                 last_success=last_success,
+                host=holder.host,
+                pid=holder.pid,
+                trigger=trigger_of(spec, state, last_success, forced=self._forced),
+                output=output.text() or None,
             )
             self._heartbeat.finishing(holder)
             new_state = self._record_outcome(
@@ -321,6 +372,9 @@ class Runner(TakingTurns):
         if interrupted is not None:
             raise interrupted
         seconds = duration.total_seconds()
+        if cancelled:
+            log.warning("%s was cancelled by an operator after %.2fs", spec.app_name, seconds)
+            return JobReport(spec.app_name, Result.CANCELLED, "cancelled by an operator", duration)
         if error is None:
             log.info("ran %s in %.2fs", spec.app_name, seconds)
             return JobReport(spec.app_name, Result.SUCCEEDED, duration=duration)
@@ -328,15 +382,3 @@ class Runner(TakingTurns):
         return JobReport(
             spec.app_name, Result.FAILED, f"{error['type']}: {error['value']}", duration
         )
-
-
-def describe_failure(exc: BaseException) -> dict[str, str]:
-    """The failure recorded for a job that raised ``exc`` (``SystemExit`` included)."""
-    value = str(exc)
-    if isinstance(exc, SystemExit):
-        value = f"the job called sys.exit({exc.code!r})"
-    return {
-        "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
-        "value": value,
-        "traceback": traceback.format_exc(),
-    }

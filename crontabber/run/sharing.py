@@ -64,6 +64,8 @@ class TakingTurns:
     _consider: Any
     _execute: Any
     _held_elsewhere: Any
+    _paused_report: Any
+    _paused: Any
     _turn: _Turn | None = None  # while a tick claims in turn
 
     def _run_in_turn(
@@ -92,7 +94,7 @@ class TakingTurns:
             self._turn = None
         now = self._clock()
         for spec in turn.blocked.values():  # held back by a dependency all through the tick
-            reason = unmet_dependency(spec, states, now)
+            reason = unmet_dependency(spec, states, now, self._paused)
             if reason:
                 log.info("skipped %s: %s", spec.app_name, reason)
                 turn.reports[spec.app_name] = JobReport(spec.app_name, Result.SKIPPED, reason)
@@ -126,7 +128,10 @@ class TakingTurns:
         while turn.queue and len(chunk) < CLAIM_CHUNK:
             spec = turn.queue[0]
             state = turn.states.get(spec.app_name)
-            if unmet_dependency(spec, turn.states, now):
+            if spec.app_name in self._paused:
+                turn.queue.popleft()
+                turn.reports[spec.app_name] = self._paused_report(spec)
+            elif unmet_dependency(spec, turn.states, now, self._paused):
                 turn.blocked[spec.app_name] = turn.queue.popleft()  # until a dependency changes
             elif state is not None and state.ongoing is not None:
                 if changed is None:
@@ -143,7 +148,7 @@ class TakingTurns:
     def _take(self, turn: _Turn, chunk: list[JobSpec], holder: Holder, claim: Any) -> set[str]:
         """Run the job ``claim`` took from ``chunk`` (the others back at the head of the
         queue), or, when it took none, say why for each of ``chunk``."""
-        taken, rows = claim
+        taken, rows, paused = claim
         if taken is not None:
             spec = next(spec for spec in chunk if spec.app_name == taken.app_name)
             turn.queue.extendleft(reversed([other for other in chunk if other is not spec]))
@@ -151,6 +156,10 @@ class TakingTurns:
             turn.reports[spec.app_name] = report
             return {spec.app_name}
         for spec in chunk:  # none could be claimed: say why, once each
+            if spec.app_name in paused:  # paused since the tick read the states
+                turn.states[spec.app_name] = rows[spec.app_name]
+                turn.reports[spec.app_name] = self._paused_report(spec)
+                continue
             report = _not_claimed(self, spec, turn.states, rows.get(spec.app_name))
             if report is not None:
                 turn.reports[spec.app_name] = report

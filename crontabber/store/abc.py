@@ -24,6 +24,7 @@ import logging
 from crontabber.db.deadline import Deadline
 from crontabber.db.retry import driver_errors
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
+from crontabber.store.operators import OperatorActions
 from crontabber.store.queries import queries
 from crontabber.store.records import Claim, ClaimStatus, JobState, Snapshot
 from crontabber.store.schema import SCHEMA_REVISION
@@ -45,7 +46,7 @@ PRUNE_BATCH = 1000  # crontabber_log rows deleted per statement
 log = logging.getLogger("crontabber")
 
 
-class StateStore(LogViews, Session, abc.ABC):
+class StateStore(LogViews, OperatorActions, Session, abc.ABC):
     """Reads and writes job state. Create one with :func:`crontabber.store.open_store`.
 
     Every public method is one short transaction (one statement on PostgreSQL)
@@ -73,8 +74,8 @@ class StateStore(LogViews, Session, abc.ABC):
 
     def read_snapshot(self, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> Snapshot:
         """Every job's state, by app name, the database's time, and which claims the
-        lease rule finds abandoned (claims older than ``max_age`` included), in one
-        statement.
+        lease rule finds abandoned (claims older than ``max_age`` included), and the
+        pauses in force, in one statement.
 
         The same statement reads the schema's revision: when it is not this
         crontabber's, the schema is brought up to date first (see
@@ -122,8 +123,9 @@ class StateStore(LogViews, Session, abc.ABC):
         claim it held is abandoned (the database decides, see ``lease.py``): the
         abandoned attempt is recorded as a failed run and the job is due again
         ``retry_after`` later, like any failure, so a job that kills its process
-        cannot crash-loop; NOT_DUE when the row changed since ``seen`` (someone
-        ran it) and ``force`` is false; CLAIMED otherwise, leased for
+        cannot crash-loop; PAUSED when an operator paused the job (``force`` or
+        not); NOT_DUE when the row changed since ``seen`` (someone ran it) and
+        ``force`` is false; CLAIMED otherwise, leased for
         ``lease.window`` from the database's now.
         """
         params = {
@@ -145,7 +147,8 @@ class StateStore(LogViews, Session, abc.ABC):
             if row["claimed"] or state.ongoing_token == holder.token:  # (an earlier try did)
                 return Claim(ClaimStatus.CLAIMED, state, holder)
             if state.ongoing is None:
-                return Claim(ClaimStatus.NOT_DUE, state)
+                paused = row.get("paused")
+                return Claim(ClaimStatus.PAUSED if paused else ClaimStatus.NOT_DUE, state)
             if row["abandoned"] is None:
                 return Claim(ClaimStatus.ONGOING, state)
             reason = lease.reason(row["abandoned"], state, row["db_now"])
@@ -193,10 +196,11 @@ class StateStore(LogViews, Session, abc.ABC):
             return None  # superseded, and logged as such (now or by an earlier try)
         return self._select_state(connection, app_name)  # an earlier try applied it
 
-    def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool:
+    def heartbeat(self, app_name: str, holder: Holder, lease: dt.timedelta) -> bool | str:
         """Renew the lease of a claim we hold for ``lease`` from the database's now.
 
-        False when the claim is no longer ours. One attempt (from the heartbeat's
+        False when the claim is no longer ours; ``"cancel"`` (renewed) when an
+        operator asked for the run to stop (:meth:`cancel`). One attempt (from the heartbeat's
         thread), never a retry: errors are raised. It uses the store's one
         connection, between the statements of the thread that runs the jobs, so a
         process never needs a second connection to keep its lease.
@@ -223,6 +227,7 @@ class StateStore(LogViews, Session, abc.ABC):
         date: dt.datetime,
         now: dt.datetime,
         duration: dt.timedelta,
+        output: str | None = None,
     ) -> bool:
         """Record that a backfill job succeeded for ``date``, keeping the claim.
 
@@ -236,6 +241,10 @@ class StateStore(LogViews, Session, abc.ABC):
             "now": now,
             "duration": duration,
             "log_token": f"{holder.token}@{date.isoformat()}",
+            "host": holder.host,
+            "pid": holder.pid,
+            "trigger": f"backfill {date.isoformat()}",
+            "output": output,
         }
         return self._retrying(
             f"recording {app_name}'s date {date.isoformat()}",
@@ -256,16 +265,28 @@ class StateStore(LogViews, Session, abc.ABC):
             if count < batch:
                 return deleted
 
-    def reset(self, app_name: str, *, force: bool) -> tuple[ResetStatus, JobState | None]:
-        """Forget a job's state (its log rows stay), in one transaction.
+    def reset(
+        self,
+        app_name: str,
+        *,
+        force: bool,
+        actor: str = "",
+        reason: str | None = None,
+        action: str = "reset",
+    ) -> tuple[ResetStatus, JobState | None]:
+        """Forget a job's state (its log rows and its pause stay), in one transaction
+        that audits it as ``action`` (``reset``, or ``remove-ghost``) by ``actor``.
 
         A job that is ongoing is left alone unless ``force`` is true. Returns
         what happened and the state as it was.
         """
         self.ensure_schema()
+        audit = {"action": action, "reason": reason, "detail": None, "actor": actor or "library"}
+        if force:
+            audit["detail"] = "forced"
         return self._retrying(
             f"resetting {app_name}",
-            lambda connection: self._reset(connection, app_name, force),
+            lambda connection: self._reset(connection, app_name, force, audit),
             claimed=False,
         )
 
@@ -346,8 +367,9 @@ class StateStore(LogViews, Session, abc.ABC):
         earlier try had logged (None: it had not; else its ``superseded``)."""
 
     @abc.abstractmethod
-    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
-        """Renew the lease of ``params["token"]``'s claim; False when it is not held."""
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool | str:
+        """Renew the lease of ``params["token"]``'s claim; False when it is not held,
+        ``"cancel"`` when an operator asked for the run to stop."""
 
     @abc.abstractmethod
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
@@ -365,7 +387,7 @@ class StateStore(LogViews, Session, abc.ABC):
 
     @abc.abstractmethod
     def _reset(
-        self, connection: Any, app_name: str, force: bool
+        self, connection: Any, app_name: str, force: bool, audit: dict[str, Any]
     ) -> tuple[ResetStatus, JobState | None]:
-        """Delete the job's row unless it is ongoing and not ``force``; what happened,
-        and the row as it was."""
+        """Delete the job's row unless it is ongoing and not ``force``, audited as
+        ``audit`` says; what happened, and the row as it was."""

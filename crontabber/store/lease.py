@@ -114,6 +114,8 @@ class LeasePolicy:
             "exc_type": error["type"],
             "exc_value": error["value"],
             "log_token": f"abandoned:{token}" if token else None,
+            "abandoned_host": state.ongoing_host,
+            "abandoned_pid": state.ongoing_pid,
             "db_now": db_now,
         }
 
@@ -138,6 +140,10 @@ class Heartbeat:
     than the ``window`` (SIGSTOP, a frozen VM), as the monotonic clock tells,
     without waiting for a beat: the lease lapsed meanwhile and another host may
     be running the job.
+
+    A beat that reads an operator's cancel (``beat`` returns ``"cancel"``) renews
+    the lease and calls ``on_cancel(app_name, holder)`` once: the run is stopped
+    and recorded by its holder, as any run.
     """
 
     def __init__(
@@ -147,6 +153,7 @@ class Heartbeat:
         *,
         window: dt.timedelta | None = None,
         on_lost: Callable[[str, Any, str], None] | None = None,
+        on_cancel: Callable[[str, Any], None] | None = None,
         server_down: Callable[[BaseException, float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -155,6 +162,8 @@ class Heartbeat:
         self._window = None if window is None else window.total_seconds()
         self._deadline = None if window is None else window.total_seconds() * 2 / 3
         self._on_lost = on_lost
+        self._on_cancel = on_cancel
+        self._cancelled: set[str] = set()  # tokens whose run an operator cancelled
         self._server_down = server_down
         self._clock = clock
         self._stop = threading.Event()
@@ -238,6 +247,10 @@ class Heartbeat:
                 log.warning("heartbeat of %s renews the lease again", app_name)
             if held:
                 self._renewed = sent
+                if held == "cancel" and holder.token not in self._cancelled:
+                    self._cancelled.add(holder.token)
+                    if self._on_cancel is not None and holder.token not in self._finishing:
+                        self._on_cancel(app_name, holder)
             elif holder.token not in self._finishing:
                 self._lose(current, "the claim was taken over by another process")
 

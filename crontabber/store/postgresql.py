@@ -6,7 +6,8 @@ import datetime as dt
 import json
 
 from crontabber.store.abc import StateStore
-from crontabber.store.records import JobState, ResetStatus, Snapshot
+from crontabber.store.operators import RunNowStatus, run_now_status
+from crontabber.store.records import JobState, Pause, ResetStatus, Snapshot
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ def decoded_rows(cursor: Any) -> list[dict[str, Any]]:
     return rows
 
 
-# A claim of the next job: the claimed job's state, or None and every candidate's row.
-NextClaim = tuple[JobState | None, dict[str, JobState]]
+# A claim of the next job: the claimed job's state, or None, every candidate's row and
+# those paused.
+NextClaim = tuple[JobState | None, dict[str, JobState], frozenset[str]]
 
 
 def _next_claim_params(
@@ -61,13 +63,14 @@ def _next_claim_params(
 
 
 def _next_claim(rows: list[dict[str, Any]], holder: Holder) -> NextClaim:
-    """The claimed state, or None and the candidates' rows, from ``next_claim_rows``."""
+    """The claimed state, or None, the candidates' rows and those paused, from
+    ``next_claim_rows``."""
     rows = [row for row in rows if row["kind"] in ("claimed", "seen")]
     states = {row["app_name"]: JobState.from_values(row) for row in rows}
     for row in rows:  # claimed now, or by an earlier try that committed unseen
         if row["kind"] == "claimed" or row["ongoing_token"] == holder.token:
-            return states[row["app_name"]], {}
-    return None, states
+            return states[row["app_name"]], {}, frozenset()
+    return None, states, frozenset(row["app_name"] for row in rows if row["paused"])
 
 
 class PostgresStore(StateStore):
@@ -94,7 +97,8 @@ class PostgresStore(StateStore):
         Returns the claimed job's state (``holder`` holds it, leased for
         ``lease.window``) and nothing else; or None and every candidate's row as it
         stands, from which the caller tells a job running elsewhere, one another
-        process has just run, and one it is claiming right now. One statement (two
+        process has just run, and one it is claiming right now, and the candidates
+        paused meanwhile (never claimed). One statement (two
         when a candidate has no row yet).
         """
         params = _next_claim_params(candidates, lease, holder)
@@ -207,18 +211,19 @@ class PostgresStore(StateStore):
         released = JobState.from_values(row) if row["app_name"] is not None else None
         return released, row["logged"], row["logged_before"]
 
-    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql["beat"], params)
-            return bool(cursor.rowcount)
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool | str:
+        rows = self._execute(connection, "beat", params)
+        if not rows:
+            return False
+        return "cancel" if rows[0]["cancel"] else True
 
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
         return bool(self._execute(connection, "record_date", params)[0]["count"])
 
     def _reset(
-        self, connection: Any, app_name: str, force: bool
+        self, connection: Any, app_name: str, force: bool, audit: dict[str, Any]
     ) -> tuple[ResetStatus, JobState | None]:
-        rows = self._execute(connection, "reset", {"app_name": app_name, "force": force})
+        rows = self._execute(connection, "reset", {"app_name": app_name, "force": force, **audit})
         if not rows:
             return ResetStatus.ABSENT, None
         state = JobState.from_values(rows[0])
@@ -228,6 +233,30 @@ class PostgresStore(StateStore):
         with connection.cursor() as cursor:
             cursor.execute(self.sql["prune_log"], params)
             return cursor.rowcount
+
+    def _pause(self, connection: Any, params: dict[str, Any]) -> Pause | None:
+        row = self._execute(connection, "pause", params)[0]
+        if not row["paused"]:
+            return None
+        return Pause(
+            params["app_name"], row["db_now"], row["until"], params["reason"], params["actor"]
+        )
+
+    def _resume(self, connection: Any, params: dict[str, Any]) -> bool:
+        return self._execute(connection, "resume", params)[0]["resumed"]
+
+    def _run_now(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[RunNowStatus, dict[str, Any]]:
+        self._execute(connection, "insert_state", params)
+        row = self._execute(connection, "run_now", params)[0]
+        return run_now_status(row), row
+
+    def _cancel(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        rows = self._execute(connection, "cancel", params)
+        return (bool(rows and rows[0]["asked"]), rows[0] if rows else None)
 
     def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         return self._execute(connection, "log_page", params)

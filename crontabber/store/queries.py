@@ -19,6 +19,8 @@ FRAGMENTS = (
     "timeline",
     "up_since",
     "abandoned",
+    "paused",
+    "pauses",
     "states_read",
     "claimed_by",
     "next_claim",

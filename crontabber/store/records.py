@@ -35,6 +35,11 @@ class JobState:
     lease_expires: dt.datetime | None = None
     # Grows with every claim of the job: what a job passes on to guard data elsewhere.
     fence: int = 0
+    # An operator's run-now, pending: when it was asked, and the next run it brought forward.
+    run_now: dt.datetime | None = None
+    run_now_displaced: dt.datetime | None = None
+    # When an operator asked the holder of the claim to stop the run.
+    cancel_requested: dt.datetime | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> JobState:
@@ -65,6 +70,45 @@ class Holder:
         return cls(host=host or os.uname().nodename, pid=os.getpid())
 
 
+UTC = dt.timezone.utc
+
+
+@record
+class Pause:
+    """A job an operator paused: no host claims it while the pause is in force."""
+
+    app_name: str
+    since: dt.datetime
+    until: dt.datetime | None = None  # None: until resumed
+    reason: str | None = None
+    actor: str = ""
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Pause:
+        """From the ``pauses`` JSON of either database (times as epoch seconds or as text)."""
+        return cls(
+            item["app_name"],
+            _json_time(item["since"]) or dt.datetime.min.replace(tzinfo=UTC),
+            _json_time(item.get("until")),
+            item.get("reason"),
+            item.get("actor") or "",
+        )
+
+    def words(self) -> str:
+        """``paused until 2026-12-05 06:00 UTC (why)``, as operators read it."""
+        until = f" until {self.until:%Y-%m-%d %H:%M} UTC" if self.until else ""
+        return f"paused{until}" + (f" ({self.reason})" if self.reason else "")
+
+
+def _json_time(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, UTC)
+    # text: SQLite's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 @record
 class Snapshot:
     """Every job's state, read in one statement, and the database's time of the read."""
@@ -76,6 +120,7 @@ class Snapshot:
     # this host that is gone (see LeasePolicy.dead_local_token).
     abandoned: frozenset[str] = frozenset()
     oldest_log: dt.datetime | None = None  # the time of the oldest crontabber_log row
+    paused: dict[str, Pause] = field(default_factory=dict)  # the pauses in force, by job
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> Snapshot:
@@ -86,6 +131,7 @@ class Snapshot:
             rows[0]["db_now"],
             frozenset(row["app_name"] for row in jobs if row["abandoned"] is not None),
             rows[0]["oldest_log"],
+            {pause.app_name: pause for pause in map(Pause.from_json, rows[0].get("paused") or ())},
         )
 
 
@@ -101,6 +147,7 @@ class ClaimStatus(enum.Enum):
     ONGOING = "ongoing"  # another process is running the job
     NOT_DUE = "not due"  # someone ran it since our snapshot
     RECOVERED = "recovered"  # an abandoned claim was released and recorded as a failure
+    PAUSED = "paused"  # an operator paused the job
 
 
 @record
@@ -122,6 +169,10 @@ class Outcome:
     next_run: dt.datetime
     error: dict[str, str] | None = None  # {"type", "value", "traceback"}
     last_success: dt.datetime | None = None  # when not ``started`` (a backfill job's last date)
+    host: str | None = None  # where it ran
+    pid: int | None = None
+    trigger: str | None = None  # schedule, run-now, forced, or "backfill DATE"
+    output: str | None = None  # what it printed and logged, capped
 
     def params(self, app_name: str, token: str) -> dict[str, Any]:
         """The parameters of the statements that record it (``finish``)."""
@@ -140,6 +191,10 @@ class Outcome:
             "exc_type": error.get("type"),
             "exc_value": error.get("value"),
             "exc_traceback": error.get("traceback"),
+            "host": self.host,
+            "pid": self.pid,
+            "trigger": self.trigger,
+            "output": self.output,
         }
 
 
@@ -169,6 +224,10 @@ class LogEntry:
     exc_value: str | None = None
     exc_traceback: str | None = None
     superseded: bool = False  # written after the claim had been taken over
+    host: str | None = None  # where it ran (None: before crontabber kept it)
+    pid: int | None = None
+    trigger: str | None = None  # schedule, run-now, forced, or "backfill DATE"
+    output: str | None = None  # what it printed and logged, capped
 
     @property
     def failed(self) -> bool:
@@ -191,3 +250,16 @@ class LogCounts:
     runs: int
     failures: int
     last_duration: dt.timedelta | None = None
+
+
+@record
+class AuditEntry:
+    """One row of ``crontabber_audit``: who did what to a job, when (the database's time)."""
+
+    id: int
+    at: dt.datetime
+    action: str  # pause, resume, run-now, cancel, reset, remove-ghost
+    app_name: str
+    actor: str
+    reason: str | None = None
+    detail: str | None = None

@@ -16,7 +16,7 @@ No SQLAlchemy here: a tick imports this module.
 from __future__ import annotations
 
 # The schema revision this crontabber works with: the newest in migrations/versions.
-SCHEMA_REVISION = "0005_next_run_index"
+SCHEMA_REVISION = "0006_operator_actions"
 VERSION_TABLE = "crontabber_alembic_version"  # Alembic's record, named apart from an app's own
 
 # The columns of a job's row in the ``crontabber`` table, in the order every statement
@@ -37,6 +37,9 @@ STATE_COLUMNS = (
     "heartbeat",
     "lease_expires",
     "fence",
+    "run_now",
+    "run_now_displaced",
+    "cancel_requested",
 )
 
 # The columns of a ``crontabber_log`` row as the status page reads them (LogEntry's fields).
@@ -50,4 +53,8 @@ LOG_COLUMNS = (
     "exc_value",
     "exc_traceback",
     "superseded",
+    "host",
+    "pid",
+    "trigger",
+    "output",
 )

@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterator
 
 from crontabber.store.abc import StateStore
-from crontabber.store.records import JobState, ResetStatus
+from crontabber.store.operators import RunNowStatus, run_now_status
+from crontabber.store.records import JobState, Pause, ResetStatus
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -25,9 +26,10 @@ EPOCH = dt.datetime(1970, 1, 1)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 TIME_COLUMNS = frozenset(
     {"next_run", "first_run", "last_run", "last_success", "ongoing", "heartbeat", "lease_expires"}
+    | {"run_now", "run_now_displaced", "cancel_requested", "until", "since", "at"}
     | {"db_now", "log_time", "success", "oldest_log"}
 )
-JSON_COLUMNS = frozenset({"depends_on", "last_error"})
+JSON_COLUMNS = frozenset({"depends_on", "last_error", "paused"})  # paused: JSON, or 0/1
 
 
 def encode(value: Any) -> Any:
@@ -126,6 +128,10 @@ class SqliteStore(StateStore):
                 error=params["error"],
                 token=params["log_token"],
                 superseded=False,
+                host=params["abandoned_host"],
+                pid=params["abandoned_pid"],
+                trigger=None,
+                output=None,
             )
         return recorded
 
@@ -157,6 +163,10 @@ class SqliteStore(StateStore):
                 error=params["error"],
                 token=params["token"],
                 superseded=released is None,
+                host=params["host"],
+                pid=params["pid"],
+                trigger=params["trigger"],
+                output=params["output"],
             )
             before = None
             if not logged:
@@ -164,8 +174,11 @@ class SqliteStore(StateStore):
                 before = bool(found[0]["superseded"]) if found else None
         return released, logged, before
 
-    def _beat(self, connection: Any, params: dict[str, Any]) -> bool:
-        return bool(connection.execute(self.sql["beat"], params).rowcount)
+    def _beat(self, connection: Any, params: dict[str, Any]) -> bool | str:
+        rows = self._execute(connection, "beat", params)
+        if not rows:
+            return False
+        return "cancel" if rows[0]["cancel"] else True
 
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
         with self._writing(connection):
@@ -183,11 +196,15 @@ class SqliteStore(StateStore):
                     error=None,
                     token=params["log_token"],
                     superseded=False,
+                    host=params["host"],
+                    pid=params["pid"],
+                    trigger=params["trigger"],
+                    output=params["output"],
                 )
         return bool(updated)
 
     def _reset(
-        self, connection: Any, app_name: str, force: bool
+        self, connection: Any, app_name: str, force: bool, audit: dict[str, Any]
     ) -> tuple[ResetStatus, JobState | None]:
         with self._writing(connection):
             rows = self._execute(connection, "select_state", {"app_name": app_name})
@@ -197,7 +214,72 @@ class SqliteStore(StateStore):
             if state.ongoing is not None and not force:
                 return ResetStatus.ONGOING, state
             self._execute(connection, "delete_state", {"app_name": app_name})
+            self._execute(connection, "audit", {"app_name": app_name, **audit})
             return ResetStatus.RESET, state
+
+    def _pause(self, connection: Any, params: dict[str, Any]) -> Pause | None:
+        with self._writing(connection):
+            db_now = self._execute(connection, "db_now", {})[0]["db_now"]
+            until = params["until"]
+            if until is None and params["until_seconds"] is not None:
+                until = db_now + dt.timedelta(seconds=params["until_seconds"])
+            if until is not None and until <= db_now:
+                return None
+            pause = Pause(params["app_name"], db_now, until, params["reason"], params["actor"])
+            self._execute(connection, "pause", {**params, "db_now": db_now, "until": until})
+            self._audit(connection, "pause", params, f"until {_words(until)}")
+        return pause
+
+    def _resume(self, connection: Any, params: dict[str, Any]) -> bool:
+        with self._writing(connection):
+            rows = self._execute(connection, "resume", params)
+            resumed = bool(rows and rows[0]["in_force"])
+            if resumed:
+                self._audit(connection, "resume", params)
+        return resumed
+
+    def _run_now(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[RunNowStatus, dict[str, Any]]:
+        with self._writing(connection):
+            self._execute(connection, "insert_state", params)
+            row = self._execute(connection, "run_now_target", params)[0]
+            row["asked"] = row["ongoing"] is None and not row["paused"]
+            if row["asked"]:
+                db_now = self._execute(connection, "db_now", {})[0]["db_now"]
+                self._execute(
+                    connection, "run_now", {"app_name": params["app_name"], "db_now": db_now}
+                )
+                self._audit(connection, "run-now", params)
+        return run_now_status(row), row
+
+    def _cancel(
+        self, connection: Any, params: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        with self._writing(connection):
+            rows = self._execute(connection, "select_state", params)
+            if not rows or rows[0]["ongoing"] is None:
+                return False, rows[0] if rows else None
+            self._execute(connection, "cancel", params)
+            row = rows[0]
+            detail = f"the run on {row['ongoing_host']} pid {row['ongoing_pid']}"
+            self._audit(connection, "cancel", params, detail)
+        return True, row
+
+    def _audit(
+        self, connection: Any, action: str, params: dict[str, Any], detail: str | None = None
+    ) -> None:
+        self._execute(
+            connection,
+            "audit",
+            {
+                "action": action,
+                "app_name": params["app_name"],
+                "reason": params["reason"],
+                "detail": detail,
+                "actor": params["actor"],
+            },
+        )
 
     def _prune(self, connection: Any, params: dict[str, Any]) -> int:
         return connection.execute(
@@ -216,6 +298,10 @@ class SqliteStore(StateStore):
         for row in rows:
             row["last_duration"] = decode_duration(row["last_duration"])
         return rows
+
+
+def _words(until: dt.datetime | None) -> str:
+    return f"{until:%Y-%m-%d %H:%M:%S} UTC" if until is not None else "resumed"
 
 
 def decode_duration(value: Any) -> dt.timedelta | None:

@@ -66,6 +66,11 @@ crontabber = sa.Table(
     sa.Column("lease_expires", UTCDateTime),  # the database's time the claim lapses unless renewed
     # Grows with every claim: a fencing token for what jobs write elsewhere.
     sa.Column("fence", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    # An operator's run-now: when it was asked, and the next run it brought forward.
+    sa.Column("run_now", UTCDateTime),
+    sa.Column("run_now_displaced", UTCDateTime),
+    # When an operator asked the holder of the claim to stop the run (its heartbeat reads it).
+    sa.Column("cancel_requested", UTCDateTime),
     sa.Index("crontabber_unique_app_name_idx", "app_name", unique=True),
     sa.Index("crontabber_next_run_idx", "next_run"),  # a daemon's reads of the due rows
 )
@@ -85,6 +90,10 @@ crontabber_log = sa.Table(
     sa.Column("token", sa.Text),
     # True when the holder wrote its outcome after its claim had been taken over.
     sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("host", sa.Text),  # where the run ran
+    sa.Column("pid", sa.Integer),
+    sa.Column("trigger", sa.Text),  # schedule, run-now, forced, or "backfill DATE"
+    sa.Column("output", sa.Text),  # what it printed and logged, capped
     sa.Index("crontabber_log_app_name_idx", "app_name"),
     sa.Index("crontabber_log_token_idx", "token", unique=True),
     sa.Index("crontabber_log_log_time_idx", "log_time"),
@@ -97,6 +106,32 @@ crontabber_timeline = sa.Table(
     metadata,
     sa.Column("timeline", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("since", UTCDateTime, nullable=False),
+)
+
+# The jobs an operator paused: claims refuse a job while its pause is in force
+# (``until`` NULL, or later than the database's now).
+crontabber_pause = sa.Table(
+    "crontabber_pause",
+    metadata,
+    sa.Column("app_name", sa.Text, primary_key=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime),
+    sa.Column("reason", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+)
+
+# Who did what: every operator action, from any interface, in the database's time.
+crontabber_audit = sa.Table(
+    "crontabber_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("app_name", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Index("crontabber_audit_app_name_idx", "app_name"),
 )
 
 # Alembic's record of the schema revision; named so as not to collide with an

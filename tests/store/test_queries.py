@@ -59,6 +59,18 @@ VALUES = {
     "batch": 10,
     "page_size": 10,
     "page_offset": 0,
+    "abandoned_host": "old-host",
+    "abandoned_pid": 2,
+    "trigger": "schedule",
+    "output": "printed",
+    "action": "reset",
+    "reason": "why",
+    "detail": "detail",
+    "actor": "someone",
+    "until": None,
+    "until_seconds": 60.0,
+    "db_now": NOW,
+    "limit": 10,
 }
 
 
@@ -69,7 +81,8 @@ def parameters(text: str, pattern: str) -> set[str]:
 def test_the_store_uses_every_statement_and_only_those() -> None:
     for dialect in ("postgresql", "sqlite"):
         code = "".join(
-            (STORE / name).read_text() for name in (f"{dialect}.py", "abc.py", "fencing.py")
+            (STORE / name).read_text()
+            for name in (f"{dialect}.py", "abc.py", "fencing.py", "operators.py")
         )
         used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
         defined = set(queries(dialect))

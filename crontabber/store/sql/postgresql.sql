@@ -41,6 +41,21 @@ CASE
     WHEN c.ongoing < clock_timestamp() - make_interval(secs => %(max_age_seconds)s) THEN 'age'
 END
 
+-- name: paused
+-- Whether the job of the row c has a pause in force (until NULL, or not yet come).
+EXISTS (
+    SELECT 1 FROM crontabber_pause AS p
+    WHERE p.app_name = c.app_name AND (p.until IS NULL OR p.until > clock_timestamp())
+)
+
+-- name: pauses
+-- Every pause in force, as JSON (times as seconds since the epoch), or NULL.
+(SELECT json_agg(json_build_object(
+        'app_name', p.app_name, 'since', extract(epoch FROM p.since),
+        'until', extract(epoch FROM p.until), 'reason', p.reason, 'actor', p.actor))
+    FROM crontabber_pause AS p
+    WHERE p.until IS NULL OR p.until > clock_timestamp())
+
 -- name: claimed_by
 -- What a claim sets on the row c, besides its token: now, a lease from now, the
 -- holder, and the next fence number.
@@ -49,7 +64,8 @@ heartbeat = clock_timestamp(),
 lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
 ongoing_host = %(host)s,
 ongoing_pid = %(pid)s,
-fence = c.fence + 1
+fence = c.fence + 1,
+cancel_requested = NULL
 
 -- name: states_read
 -- The schema's revision, the database's time and the rows c with the lease rule's
@@ -60,8 +76,10 @@ SELECT
     clock_timestamp() AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, c.fence, {abandoned} AS abandoned,
+    c.heartbeat, c.lease_expires, c.fence, c.run_now, c.run_now_displaced, c.cancel_requested,
+    {abandoned} AS abandoned,
     (SELECT min(log_time) FROM crontabber_log) AS oldest_log,
+    {pauses} AS paused,
     (SELECT tl.timeline FROM (SELECT {timeline} AS timeline) AS tl
         WHERE NOT EXISTS (
             SELECT 1 FROM crontabber_timeline AS t WHERE t.timeline = tl.timeline
@@ -109,7 +127,7 @@ ON CONFLICT (app_name) DO NOTHING
 -- when this did not claim it), the database's time, why its claim is abandoned
 -- (if it is) and whether this claimed it.
 WITH locked AS (
-    SELECT c.*, clock_timestamp() AS db_now, {abandoned} AS abandoned
+    SELECT c.*, clock_timestamp() AS db_now, {abandoned} AS abandoned, {paused} AS paused
     FROM crontabber AS c
     WHERE c.app_name = %(app_name)s
     FOR UPDATE NOWAIT
@@ -121,6 +139,7 @@ WITH locked AS (
     FROM locked
     WHERE c.app_name = locked.app_name
         AND locked.ongoing IS NULL
+        AND NOT locked.paused
         AND (%(force)s OR locked.next_run IS NOT DISTINCT FROM %(seen_next_run)s)
     RETURNING c.*
 )
@@ -135,7 +154,9 @@ SELECT
     COALESCE(claimed.heartbeat, locked.heartbeat) AS heartbeat,
     COALESCE(claimed.lease_expires, locked.lease_expires) AS lease_expires,
     COALESCE(claimed.fence, locked.fence) AS fence,
-    locked.db_now, locked.abandoned, claimed.app_name IS NOT NULL AS claimed
+    locked.run_now, locked.run_now_displaced,
+    COALESCE(claimed.cancel_requested, locked.cancel_requested) AS cancel_requested,
+    locked.db_now, locked.abandoned, locked.paused, claimed.app_name IS NOT NULL AS claimed
 FROM locked LEFT JOIN claimed ON true
 
 -- name: insert_states
@@ -160,6 +181,7 @@ wanted AS (
     JOIN wanted AS w ON w.app_name = c.app_name
     WHERE c.app_name = ANY(%(app_names)s::text[])  -- the candidates' rows by the index
         AND c.ongoing IS NULL AND c.next_run IS NOT DISTINCT FROM w.seen_next_run
+        AND NOT {paused}
     ORDER BY w.position
     LIMIT 1
     FOR UPDATE OF c SKIP LOCKED
@@ -180,14 +202,15 @@ wanted AS (
 SELECT
     'claimed' AS kind, app_name, next_run, first_run, last_run, last_success,
     error_count, depends_on, last_error, ongoing, ongoing_host, ongoing_pid,
-    ongoing_token, heartbeat, lease_expires, fence, NULL::boolean AS logged,
-    NULL::boolean AS logged_before
+    ongoing_token, heartbeat, lease_expires, fence, run_now, run_now_displaced,
+    cancel_requested, false AS paused, NULL::boolean AS logged, NULL::boolean AS logged_before
 FROM claimed
 UNION ALL
 SELECT
     'seen', c.app_name, c.next_run, c.first_run, c.last_run, c.last_success,
     c.error_count, c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid,
-    c.ongoing_token, c.heartbeat, c.lease_expires, c.fence, NULL, NULL
+    c.ongoing_token, c.heartbeat, c.lease_expires, c.fence, c.run_now, c.run_now_displaced,
+    c.cancel_requested, {paused}, NULL, NULL
 FROM crontabber AS c
 WHERE c.app_name = ANY(%(app_names)s::text[]) AND NOT EXISTS (SELECT 1 FROM claimed)
 
@@ -207,7 +230,8 @@ WITH recovered AS (
         first_run = coalesce(c.first_run, c.ongoing),
         next_run = clock_timestamp() + make_interval(secs => %(retry_after_seconds)s),
         ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
-        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL,
+        run_now = NULL, run_now_displaced = NULL, cancel_requested = NULL
     WHERE c.app_name = %(app_name)s
         AND c.ongoing = %(abandoned_since)s
         AND c.ongoing_token IS NOT DISTINCT FROM %(abandoned_token)s
@@ -216,23 +240,27 @@ WITH recovered AS (
 ), logged AS (
     INSERT INTO crontabber_log
         (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
-         token, superseded)
+         token, superseded, host, pid)
     SELECT app_name, clock_timestamp(), clock_timestamp() - %(abandoned_since)s, NULL,
-        %(exc_type)s, %(exc_value)s, '', %(log_token)s, false
+        %(exc_type)s, %(exc_value)s, '', %(log_token)s, false, %(abandoned_host)s,
+        %(abandoned_pid)s
     FROM recovered
     ON CONFLICT (token) DO NOTHING
 )
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, run_now, run_now_displaced, cancel_requested
 FROM recovered
 
 -- name: beat
+-- Renew the lease; no row when the claim is not ours. ``cancel``: an operator asked
+-- the holder to stop the run.
 UPDATE crontabber
 SET heartbeat = clock_timestamp(),
     lease_expires = clock_timestamp() + make_interval(secs => %(lease_seconds)s)
 WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
+RETURNING cancel_requested IS NOT NULL AS cancel
 
 -- name: finish_outcome
 -- The CTEs that record an outcome and release the claim held under token, and log
@@ -246,15 +274,17 @@ released AS (
         error_count = CASE WHEN %(failed)s THEN coalesce(error_count, 0) + 1 ELSE 0 END,
         last_error = CASE WHEN %(failed)s THEN %(error)s::json ELSE '{}'::json END,
         ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
-        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+        ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL,
+        run_now = NULL, run_now_displaced = NULL, cancel_requested = NULL
     WHERE app_name = %(app_name)s AND ongoing_token = %(token)s
     RETURNING *
 ), logged AS (
     INSERT INTO crontabber_log
         (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
-         token, superseded)
+         token, superseded, host, pid, trigger, output)
     SELECT %(app_name)s, %(finished)s, %(duration)s, %(success)s, %(exc_type)s,
-        %(exc_value)s, %(exc_traceback)s, %(token)s, NOT EXISTS (SELECT 1 FROM released)
+        %(exc_value)s, %(exc_traceback)s, %(token)s, NOT EXISTS (SELECT 1 FROM released),
+        %(host)s, %(pid)s, %(trigger)s, %(output)s
     ON CONFLICT (token) DO NOTHING
     RETURNING superseded
 )
@@ -268,6 +298,7 @@ SELECT
     released.last_run, released.last_success, released.error_count, released.depends_on,
     released.last_error, released.ongoing, released.ongoing_host, released.ongoing_pid,
     released.ongoing_token, released.heartbeat, released.lease_expires, released.fence,
+    released.run_now, released.run_now_displaced, released.cancel_requested, NULL AS paused,
     EXISTS (SELECT 1 FROM logged) AS logged,
     (SELECT superseded FROM crontabber_log WHERE token = %(token)s) AS logged_before
 FROM (SELECT 1) AS one
@@ -295,8 +326,9 @@ WITH progressed AS (
     RETURNING app_name
 ), logged AS (
     INSERT INTO crontabber_log
-        (app_name, log_time, duration, success, token, superseded)
-    SELECT app_name, %(now)s, %(duration)s, %(date)s, %(log_token)s, false
+        (app_name, log_time, duration, success, token, superseded, host, pid, trigger, output)
+    SELECT app_name, %(now)s, %(duration)s, %(date)s, %(log_token)s, false, %(host)s,
+        %(pid)s, %(trigger)s, %(output)s
     FROM progressed
     ON CONFLICT (token) DO NOTHING
 )
@@ -306,13 +338,14 @@ SELECT count(*) FROM progressed
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, run_now, run_now_displaced, cancel_requested
 FROM crontabber
 WHERE app_name = %(app_name)s
 
 -- name: reset
 -- Forget a job's state unless it is ongoing (or forced), waiting for a claim in
--- progress: one statement. Returns the row as it was and whether it was deleted.
+-- progress, and audit it as action (reset, or remove-ghost): one statement. Returns
+-- the row as it was and whether it was deleted. A pause stays.
 WITH target AS (
     SELECT * FROM crontabber WHERE app_name = %(app_name)s FOR UPDATE
 ), deleted AS (
@@ -320,11 +353,16 @@ WITH target AS (
     USING target
     WHERE c.app_name = target.app_name AND (target.ongoing IS NULL OR %(force)s)
     RETURNING c.app_name
+), audited AS (
+    INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+    SELECT clock_timestamp(), %(action)s, app_name, %(reason)s, %(detail)s, %(actor)s
+    FROM deleted
 )
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence, EXISTS (SELECT 1 FROM deleted) AS deleted
+    fence, run_now, run_now_displaced, cancel_requested,
+    EXISTS (SELECT 1 FROM deleted) AS deleted
 FROM target
 
 -- name: prune_log
@@ -338,6 +376,117 @@ WHERE id IN (
     LIMIT %(batch)s
 )
 
+-- Operators' actions (crontabber.actions): each one statement, audited in it.
+
+-- name: pause
+-- Pause a job (again: the new pause replaces the old) until the given time, or for
+-- until_seconds from now, or until resumed (both NULL); nothing when that time has
+-- passed. Returns the pause as set and the database's time.
+WITH asked AS (
+    SELECT clock_timestamp() AS db_now,
+        COALESCE(
+            %(until)s::timestamptz,
+            clock_timestamp() + make_interval(secs => %(until_seconds)s)
+        ) AS until
+), paused AS (
+    INSERT INTO crontabber_pause AS p (app_name, since, until, reason, actor)
+    SELECT %(app_name)s, asked.db_now, asked.until, %(reason)s, %(actor)s
+    FROM asked
+    WHERE asked.until IS NULL OR asked.until > asked.db_now
+    ON CONFLICT (app_name) DO UPDATE
+    SET since = EXCLUDED.since, until = EXCLUDED.until, reason = EXCLUDED.reason,
+        actor = EXCLUDED.actor
+    RETURNING p.since, p.until
+), audited AS (
+    INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+    SELECT paused.since, 'pause', %(app_name)s, %(reason)s,
+        'until ' || COALESCE(
+            to_char(paused.until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
+            'resumed'),
+        %(actor)s
+    FROM paused
+)
+SELECT asked.db_now, asked.until, EXISTS (SELECT 1 FROM paused) AS paused
+FROM asked
+
+-- name: resume
+-- End a job's pause; whether one was in force (an expired one is removed all the same).
+WITH resumed AS (
+    DELETE FROM crontabber_pause AS p
+    WHERE p.app_name = %(app_name)s
+    RETURNING p.until IS NULL OR p.until > clock_timestamp() AS in_force
+), audited AS (
+    INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+    SELECT clock_timestamp(), 'resume', %(app_name)s, %(reason)s, NULL, %(actor)s
+    FROM resumed WHERE in_force
+)
+SELECT EXISTS (SELECT 1 FROM resumed WHERE in_force) AS resumed
+
+-- name: run_now
+-- Make a job due now (its row must exist), unless it is running or paused, keeping the
+-- next run it brings forward (run_now_displaced) so that the schedule goes on as if it
+-- had run on time. Returns the row as it was, whether it was paused, and whether this
+-- asked for the run.
+WITH target AS (
+    SELECT c.*, {paused} AS paused
+    FROM crontabber AS c
+    WHERE c.app_name = %(app_name)s
+    FOR NO KEY UPDATE
+), asked AS (
+    UPDATE crontabber AS c
+    SET run_now = clock_timestamp(),
+        run_now_displaced = CASE WHEN c.run_now IS NULL THEN c.next_run
+            ELSE c.run_now_displaced END,
+        next_run = least(c.next_run, clock_timestamp())
+    FROM target
+    WHERE c.app_name = target.app_name AND target.ongoing IS NULL AND NOT target.paused
+    RETURNING c.app_name
+), audited AS (
+    INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+    SELECT clock_timestamp(), 'run-now', app_name, %(reason)s, NULL, %(actor)s
+    FROM asked
+)
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence, run_now, run_now_displaced, cancel_requested, paused,
+    EXISTS (SELECT 1 FROM asked) AS asked
+FROM target
+
+-- name: cancel
+-- Ask the holder of a job's claim to stop the run (its next heartbeat reads it).
+-- Returns the row as it was and whether this asked.
+WITH asked AS (
+    UPDATE crontabber AS c
+    SET cancel_requested = clock_timestamp()
+    WHERE c.app_name = %(app_name)s AND c.ongoing IS NOT NULL
+    RETURNING c.app_name
+), audited AS (
+    INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+    SELECT clock_timestamp(), 'cancel', c.app_name, %(reason)s,
+        'the run on ' || c.ongoing_host || ' pid ' || c.ongoing_pid, %(actor)s
+    FROM crontabber AS c JOIN asked ON asked.app_name = c.app_name
+)
+SELECT
+    app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
+    last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
+    fence, run_now, run_now_displaced, cancel_requested,
+    EXISTS (SELECT 1 FROM asked) AS asked
+FROM crontabber
+WHERE app_name = %(app_name)s
+
+-- name: audit_log
+-- The newest audit rows (of one job, or of all when app_name is NULL), newest first.
+SELECT id, at, action, app_name, reason, detail, actor
+FROM crontabber_audit
+WHERE %(app_name)s::text IS NULL OR app_name = %(app_name)s
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: latest_run_now
+-- The newest run-now asked for (a sleeping daemon looks every second or so).
+SELECT max(run_now) AS run_now FROM crontabber
+
 -- The status page's reads (crontabber.web), sent on a read-only session of their own.
 
 -- name: log_page
@@ -347,7 +496,7 @@ WHERE id IN (
 SELECT
     (SELECT count(*) FROM crontabber_log WHERE app_name = %(app_name)s) AS total,
     l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
-    l.exc_traceback, l.superseded
+    l.exc_traceback, l.superseded, l.host, l.pid, l.trigger, l.output
 FROM (SELECT 1) AS one
 LEFT JOIN (
     SELECT * FROM crontabber_log

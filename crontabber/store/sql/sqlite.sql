@@ -20,14 +20,32 @@ CASE
     ) THEN 'age'
 END
 
+-- name: paused
+-- Whether the job of the row c has a pause in force (until NULL, or not yet come).
+EXISTS (
+    SELECT 1 FROM crontabber_pause AS p
+    WHERE p.app_name = c.app_name
+        AND (p.until IS NULL OR p.until > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
+)
+
+-- name: pauses
+-- Every pause in force, as JSON, or NULL.
+(SELECT json_group_array(json_object(
+        'app_name', p.app_name, 'since', p.since, 'until', p.until, 'reason', p.reason,
+        'actor', p.actor))
+    FROM crontabber_pause AS p
+    WHERE p.until IS NULL OR p.until > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
+
 -- name: read_states
 SELECT
     (SELECT group_concat(version_num, ',') FROM crontabber_alembic_version) AS revision,
     strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now,
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, c.fence, {abandoned} AS abandoned,
-    (SELECT min(log_time) FROM crontabber_log) AS oldest_log
+    c.heartbeat, c.lease_expires, c.fence, c.run_now, c.run_now_displaced, c.cancel_requested,
+    {abandoned} AS abandoned,
+    (SELECT min(log_time) FROM crontabber_log) AS oldest_log,
+    {pauses} AS paused
 FROM (SELECT 1) AS one
 LEFT JOIN crontabber AS c ON 1
 
@@ -43,8 +61,9 @@ ON CONFLICT (app_name) DO NOTHING
 SELECT
     c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
     c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
-    c.heartbeat, c.lease_expires, c.fence,
-    strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now, {abandoned} AS abandoned
+    c.heartbeat, c.lease_expires, c.fence, c.run_now, c.run_now_displaced, c.cancel_requested,
+    strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now, {abandoned} AS abandoned,
+    {paused} AS paused
 FROM crontabber AS c
 WHERE c.app_name = :app_name
 
@@ -59,11 +78,12 @@ SET ongoing = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
     ongoing_pid = :pid,
     ongoing_token = :token,
     depends_on = :depends_on,
-    fence = fence + 1
+    fence = fence + 1,
+    cancel_requested = NULL
 WHERE app_name = :app_name
 RETURNING
     depends_on, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, cancel_requested
 
 -- name: recover
 UPDATE crontabber AS c
@@ -75,14 +95,15 @@ SET error_count = coalesce(c.error_count, 0) + 1,
         '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :retry_after_seconds)
     ),
     ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
-    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL,
+    run_now = NULL, run_now_displaced = NULL, cancel_requested = NULL
 WHERE c.app_name = :app_name
     AND c.ongoing_token IS :abandoned_token
     AND ({abandoned}) IS NOT NULL
 RETURNING
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, run_now, run_now_displaced, cancel_requested
 
 -- name: beat
 UPDATE crontabber
@@ -91,6 +112,7 @@ SET heartbeat = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
         '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :lease_seconds)
     )
 WHERE app_name = :app_name AND ongoing_token = :token
+RETURNING cancel_requested IS NOT NULL AS cancel
 
 -- name: finish
 UPDATE crontabber
@@ -101,19 +123,20 @@ SET next_run = :next_run,
     error_count = CASE WHEN :failed THEN coalesce(error_count, 0) + 1 ELSE 0 END,
     last_error = CASE WHEN :failed THEN :error ELSE '{}' END,
     ongoing = NULL, heartbeat = NULL, lease_expires = NULL,
-    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL
+    ongoing_host = NULL, ongoing_pid = NULL, ongoing_token = NULL,
+    run_now = NULL, run_now_displaced = NULL, cancel_requested = NULL
 WHERE app_name = :app_name AND ongoing_token = :token
 RETURNING
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, run_now, run_now_displaced, cancel_requested
 
 -- name: insert_log
 INSERT INTO crontabber_log
     (app_name, log_time, duration, success, exc_type, exc_value, exc_traceback,
-     token, superseded)
+     token, superseded, host, pid, trigger, output)
 VALUES (:app_name, :log_time, :duration, :success, :exc_type, :exc_value, :exc_traceback,
-    :token, :superseded)
+    :token, :superseded, :host, :pid, :trigger, :output)
 ON CONFLICT (token) DO NOTHING
 
 -- name: logged_superseded
@@ -128,7 +151,7 @@ WHERE app_name = :app_name AND ongoing_token = :token
 SELECT
     app_name, next_run, first_run, last_run, last_success, error_count, depends_on,
     last_error, ongoing, ongoing_host, ongoing_pid, ongoing_token, heartbeat, lease_expires,
-    fence
+    fence, run_now, run_now_displaced, cancel_requested
 FROM crontabber
 WHERE app_name = :app_name
 
@@ -144,13 +167,67 @@ WHERE id IN (
     LIMIT :batch
 )
 
+-- Operators' actions (crontabber.actions): each a few statements in one BEGIN
+-- IMMEDIATE transaction, audited in it (see sqlite.py).
+
+-- name: pause
+INSERT INTO crontabber_pause (app_name, since, until, reason, actor)
+VALUES (:app_name, :db_now, :until, :reason, :actor)
+ON CONFLICT (app_name) DO UPDATE
+SET since = excluded.since, until = excluded.until, reason = excluded.reason,
+    actor = excluded.actor
+
+-- name: db_now
+SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now
+
+-- name: resume
+DELETE FROM crontabber_pause
+WHERE app_name = :app_name
+RETURNING until IS NULL OR until > strftime('%Y-%m-%d %H:%M:%f000', 'now') AS in_force
+
+-- name: run_now_target
+SELECT
+    c.app_name, c.next_run, c.first_run, c.last_run, c.last_success, c.error_count,
+    c.depends_on, c.last_error, c.ongoing, c.ongoing_host, c.ongoing_pid, c.ongoing_token,
+    c.heartbeat, c.lease_expires, c.fence, c.run_now, c.run_now_displaced, c.cancel_requested,
+    {paused} AS paused
+FROM crontabber AS c
+WHERE c.app_name = :app_name
+
+-- name: run_now
+UPDATE crontabber
+SET run_now = :db_now,
+    run_now_displaced = CASE WHEN run_now IS NULL THEN next_run ELSE run_now_displaced END,
+    next_run = CASE WHEN next_run IS NULL OR next_run > :db_now THEN :db_now
+        ELSE next_run END
+WHERE app_name = :app_name
+
+-- name: cancel
+UPDATE crontabber
+SET cancel_requested = strftime('%Y-%m-%d %H:%M:%f000', 'now')
+WHERE app_name = :app_name AND ongoing IS NOT NULL
+
+-- name: audit
+INSERT INTO crontabber_audit (at, action, app_name, reason, detail, actor)
+VALUES (strftime('%Y-%m-%d %H:%M:%f000', 'now'), :action, :app_name, :reason, :detail, :actor)
+
+-- name: audit_log
+SELECT id, at, action, app_name, reason, detail, actor
+FROM crontabber_audit
+WHERE :app_name IS NULL OR app_name = :app_name
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: latest_run_now
+SELECT max(run_now) AS run_now FROM crontabber
+
 -- The status page's reads (crontabber.web), on a connection with PRAGMA query_only.
 
 -- name: log_page
 SELECT
     (SELECT count(*) FROM crontabber_log WHERE app_name = :app_name) AS total,
     l.id, l.app_name, l.log_time, l.duration, l.success, l.exc_type, l.exc_value,
-    l.exc_traceback, l.superseded
+    l.exc_traceback, l.superseded, l.host, l.pid, l.trigger, l.output
 FROM (SELECT 1) AS one
 LEFT JOIN (
     SELECT * FROM crontabber_log
