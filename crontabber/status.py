@@ -18,7 +18,7 @@ from crontabber.errors import UnknownJob
 from crontabber.jobs.schedule import CronSchedule, FrequencySchedule, format_frequency, zone_name
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.record import record
-from crontabber.store.records import JobState, Pause
+from crontabber.store.records import JobState, LogEntry, Pause
 
 
 def find_job(specs: Sequence[JobSpec], name: str) -> JobSpec:
@@ -244,3 +244,41 @@ def graph_dot(specs: Sequence[JobSpec], states: dict[str, JobState]) -> str:
         )
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def run_dict(entry: LogEntry) -> dict[str, object]:
+    """One run of ``crontabber_log`` as ``--history --json`` and ``/api/jobs/NAME/runs``
+    give it: when, where, how it ended, how it was started, and what it printed."""
+    started = entry.log_time - entry.duration if entry.duration is not None else None
+    return {
+        "id": entry.id,
+        "started": _iso(started),
+        "finished": _iso(entry.log_time),
+        "duration_seconds": entry.duration.total_seconds() if entry.duration else None,
+        "host": entry.host,
+        "pid": entry.pid,
+        "outcome": outcome(entry),
+        "trigger": entry.trigger,
+        "error": first_line(entry.exc_value) if entry.failed else None,
+        "error_type": entry.exc_type,
+        "superseded": entry.superseded,
+        "output": entry.output,
+    }
+
+
+def outcome(entry: LogEntry) -> str:
+    """succeeded, failed, cancelled or superseded."""
+    if entry.superseded:
+        return "superseded"
+    if entry.exc_type == "crontabber.Cancelled":
+        return "cancelled"
+    return "failed" if entry.failed else "succeeded"
+
+
+def first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import humanize
 
 from crontabber.jobs.schedule import zone_name
-from crontabber.status import JobListing, describe_schedule
+from crontabber.status import JobListing, describe_schedule, run_dict
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -89,43 +89,6 @@ def listing_json(listings: Sequence[JobListing]) -> str:
     return "".join(json.dumps(listing.as_dict(), sort_keys=True) + "\n" for listing in listings)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def run_dict(entry: LogEntry) -> dict[str, object]:
-    """One run as ``--history --json`` and ``/api/jobs/NAME/runs`` give it."""
-    started = entry.log_time - entry.duration if entry.duration is not None else None
-    return {
-        "id": entry.id,
-        "started": _iso(started),
-        "finished": _iso(entry.log_time),
-        "duration_seconds": entry.duration.total_seconds() if entry.duration else None,
-        "host": entry.host,
-        "pid": entry.pid,
-        "outcome": outcome(entry),
-        "trigger": entry.trigger,
-        "error": first_line(entry.exc_value) if entry.failed else None,
-        "error_type": entry.exc_type,
-        "superseded": entry.superseded,
-        "output": entry.output,
-    }
-
-
-def outcome(entry: LogEntry) -> str:
-    """succeeded, failed, cancelled or superseded."""
-    if entry.superseded:
-        return "superseded"
-    if entry.exc_type == "crontabber.Cancelled":
-        return "cancelled"
-    return "failed" if entry.failed else "succeeded"
-
-
-def first_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def history_text(app_name: str, page: LogPage) -> str:
     if not page.entries:
         return f"{app_name} has no runs in crontabber_log\n"
@@ -161,7 +124,7 @@ def history_json(entries: Sequence[LogEntry]) -> str:
 def audit_dict(entry: AuditEntry) -> dict[str, object]:
     return {
         "id": entry.id,
-        "at": _iso(entry.at),
+        "at": entry.at.isoformat(),
         "action": entry.action,
         "app_name": entry.app_name,
         "reason": entry.reason,
