@@ -107,7 +107,7 @@ class SqliteStore(StateStore):
             row = rows[0]
             free = row["ongoing"] is None
             still_as_seen = params["force"] or row["next_run"] == params["seen_next_run"]
-            row["claimed"] = free and still_as_seen
+            row["claimed"] = free and still_as_seen and not row["paused"]
             if row["claimed"]:
                 row.update(self._execute(connection, "mark_ongoing", params)[0])
         return row
@@ -178,7 +178,7 @@ class SqliteStore(StateStore):
         rows = self._execute(connection, "beat", params)
         if not rows:
             return False
-        return "cancel" if rows[0]["cancel"] else True
+        return "cancel" if rows[0]["cancel_requested"] is not None else True
 
     def _record_date(self, connection: Any, params: dict[str, Any]) -> bool:
         with self._writing(connection):
@@ -232,8 +232,9 @@ class SqliteStore(StateStore):
 
     def _resume(self, connection: Any, params: dict[str, Any]) -> bool:
         with self._writing(connection):
+            db_now = self._execute(connection, "db_now", {})[0]["db_now"]
             rows = self._execute(connection, "resume", params)
-            resumed = bool(rows and rows[0]["in_force"])
+            resumed = bool(rows) and (rows[0]["until"] is None or rows[0]["until"] > db_now)
             if resumed:
                 self._audit(connection, "resume", params)
         return resumed

@@ -112,7 +112,7 @@ SET heartbeat = strftime('%Y-%m-%d %H:%M:%f000', 'now'),
         '%Y-%m-%d %H:%M:%f000', 'now', printf('%+f seconds', :lease_seconds)
     )
 WHERE app_name = :app_name AND ongoing_token = :token
-RETURNING cancel_requested IS NOT NULL AS cancel
+RETURNING cancel_requested
 
 -- name: finish
 UPDATE crontabber
@@ -181,9 +181,11 @@ SET since = excluded.since, until = excluded.until, reason = excluded.reason,
 SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS db_now
 
 -- name: resume
+-- (RETURNING gives plain columns only: SQLite 3.40 answers an expression such as
+-- "until IS NULL" wrongly there.)
 DELETE FROM crontabber_pause
 WHERE app_name = :app_name
-RETURNING until IS NULL OR until > strftime('%Y-%m-%d %H:%M:%f000', 'now') AS in_force
+RETURNING until
 
 -- name: run_now_target
 SELECT
