@@ -583,3 +583,45 @@ def test_auto_migrate_off_says_to_migrate_and_changes_nothing(pg_url: str, tmp_p
 def test_the_head_revision_constant_is_alembics_head() -> None:
     """is_current compares with a constant so that a run need not import Alembic."""
     assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
+def test_the_original_crontabbers_statements_work_on_the_newest_schema(store: StateStore) -> None:
+    """The original crontabber reads and writes its own columns by name: the columns
+    later revisions added are nullable or defaulted, so its statements work on a
+    database crontabber has migrated, and crontabber reads what they wrote."""
+    store.pause("other", actor="tester")  # the newest tables hold rows
+    engine = store.engine
+    state = sa.table(
+        "crontabber",
+        *(sa.column(name, _state_writer.c[name].type) for name in _state_writer.c.keys()),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(state).values(
+                app_name="legacy",
+                next_run=NOW + HOUR,
+                first_run=NOW - DAY,
+                last_run=NOW - HOUR,
+                last_success=NOW - HOUR,
+                error_count=0,
+                depends_on=[],
+                last_error={},
+            )
+        )
+        conn.execute(
+            sa.update(state).where(state.c.app_name == "legacy").values(next_run=NOW + 2 * HOUR)
+        )
+        conn.execute(
+            sa.insert(_log_writer).values(
+                app_name="legacy", log_time=NOW, duration=HOUR, success=NOW - HOUR
+            )
+        )
+        [row] = conn.execute(
+            sa.select(state.c.app_name, state.c.next_run, state.c.error_count).where(
+                state.c.app_name == "legacy"
+            )
+        ).all()
+    assert row.next_run == NOW + 2 * HOUR
+    assert store.load_states()["legacy"].next_run == NOW + 2 * HOUR
+    [entry] = store.read_log_page("legacy").entries
+    assert entry.host is None and entry.output is None and entry.trigger is None
