@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers.command import run_crontabber, write_config
+from ..helpers.command import Completed, run_crontabber, write_config
 from ..helpers.jobs import Job, write_job_module
 
 JOBS = (
@@ -52,7 +52,7 @@ def project(tmp_path: Path, db_url: str) -> tuple[Path, Path]:
     return tmp_path, config
 
 
-def crontabber(project: tuple[Path, Path], *args: str):  # noqa: ANN201
+def crontabber(project: tuple[Path, Path], *args: str) -> Completed:
     directory, config = project
     return run_crontabber(f"--admin.conf={config}", *args, cwd=directory)
 

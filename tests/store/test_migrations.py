@@ -593,7 +593,7 @@ def test_the_original_crontabbers_statements_work_on_the_newest_schema(store: St
     engine = store.engine
     state = sa.table(
         "crontabber",
-        *(sa.column(name, _state_writer.c[name].type) for name in _state_writer.c.keys()),
+        *(sa.column(column.name, column.type) for column in _state_writer.c),
     )
     with engine.begin() as conn:
         conn.execute(
