@@ -6,7 +6,8 @@ database in any mix. Between ticks the daemon sleeps until the earliest job it
 may run is due (the database's time), and at most ``poll_seconds``, to see what
 other hosts changed; a signal wakes it at once, and so does an operator's
 ``--run-now`` on any host: while it sleeps the daemon asks the database for the
-newest run-now once a second (:data:`RUN_NOW_LOOK`). It keeps its store, so one
+newest operator's action once a second (:data:`ACTION_LOOK`), and ticks at once,
+reading every row, after one (a run-now, a resume, a reset...). It keeps its store, so one
 connection (plus the heartbeat's) serves every tick.
 
 Signals (see :class:`crontabber.run.interrupts.DaemonSignals`): SIGTERM or SIGINT
@@ -36,7 +37,7 @@ from crontabber.words import plural
 
 log = logging.getLogger("crontabber")
 
-RUN_NOW_LOOK = 1.0  # seconds between a sleeping daemon's looks for a run-now
+ACTION_LOOK = 1.0  # seconds between a sleeping daemon's looks for an operator's action
 MIN_WAIT = 0.001  # seconds: a job due "now" is run at once, never in a busy loop
 WAKE_AFTER_DUE = 0.005  # seconds past a job's next run, so that it is due when the tick reads
 
@@ -68,7 +69,7 @@ def run_daemon(
     with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
         runner = _reading_due(build(signals), poll_seconds)
         outage_since: float | None = None
-        seen_run_now: object = None  # the newest run-now a sleep has seen
+        seen_action: int | None = None  # the newest operator's action a sleep has seen
         # Through an outage: 1s, doubling, at most poll_seconds, for as long as it lasts.
         retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
         pauses = retry.pauses()
@@ -108,7 +109,9 @@ def run_daemon(
                 if report.next_due is not None and report.now is not None:
                     until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
                     wait = max(MIN_WAIT, min(wait, until_due))
-            seen_run_now = _sleep(runner, wake, wait, seen_run_now)
+            seen_action, acted = _sleep(runner, wake, wait, seen_action)
+            if acted:  # a reset, or a resume: every row is read again
+                runner.reads.forget()
             wake.clear()
         if on_stop is not None:
             on_stop()
@@ -119,26 +122,26 @@ def run_daemon(
     return status
 
 
-def _sleep(runner: Runner, wake: threading.Event, seconds: float, seen: object) -> object:
-    """Sleep for ``seconds``, or until a signal, or until an operator asks for a run
-    (``--run-now``): every RUN_NOW_LOOK seconds the daemon asks the database for the
-    newest run-now (one small statement), and a new one ends the sleep. Returns the
-    newest run-now seen, for the next sleep."""
+def _sleep(
+    runner: Runner, wake: threading.Event, seconds: float, seen: int | None
+) -> tuple[int | None, bool]:
+    """Sleep for ``seconds``, or until a signal, or until an operator acts (a run-now,
+    a resume, a reset... on any host): every ACTION_LOOK seconds the daemon asks the
+    database for the newest audit row (one small statement), and a new one ends the
+    sleep. Returns the newest action seen, for the next sleep, and whether one woke it.
+    (None seen: this is the daemon's first look, whose answer is taken as known.)"""
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
-        if wake.wait(min(left, RUN_NOW_LOOK)) or left <= RUN_NOW_LOOK:
-            return seen
+        if wake.wait(min(left, ACTION_LOOK)) or left <= ACTION_LOOK:
+            return seen, False
         try:
-            latest = runner.store.latest_run_now()
+            latest = runner.store.latest_action() or 0
         except CrontabberError:
-            return seen  # the tick says what is wrong
-        if latest is not None and seen is not None and latest != seen:
-            return latest
-        seen = latest if latest is not None else seen or _NONE_YET
-    return seen
-
-
-_NONE_YET = object()  # no run-now pending at the first look: any later one is new
+            return seen, False  # the tick says what is wrong
+        if seen is not None and latest != seen:
+            return latest, True
+        seen = latest
+    return seen, False
 
 
 def _reading_due(runner: Runner, poll_seconds: float) -> Runner:

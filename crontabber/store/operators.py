@@ -116,14 +116,15 @@ class OperatorActions(abc.ABC):
         )
         return [AuditEntry(**row) for row in rows]
 
-    def latest_run_now(self) -> dt.datetime | None:
-        """When the newest pending run-now was asked for (None: none is pending)."""
+    def latest_action(self) -> int | None:
+        """The id of the newest audit row (None: none yet): a sleeping daemon looks for
+        a new one, to act on an operator's action at once. One small statement."""
         rows = self._retrying(
-            "looking for runs asked for",
-            lambda c: self._execute(c, "latest_run_now", {}),
+            "looking for operators' actions",
+            lambda c: self._execute(c, "latest_action", {}),
             claimed=False,
         )
-        return rows[0]["run_now"]
+        return rows[0]["id"]
 
     # --- what each database does ------------------------------------------------------
 

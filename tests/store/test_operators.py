@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from crontabber import App
+from crontabber.mixins import as_backfill_cron_app
 from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore
 from crontabber.store.lease import LeasePolicy
@@ -212,11 +213,42 @@ def test_a_runs_output_host_and_trigger_are_logged(store: StateStore) -> None:
     assert entry.output is None or "upstream printed this" not in entry.output
 
 
-def test_latest_run_now_is_what_a_sleeping_daemon_looks_for(store: StateStore) -> None:
+def test_latest_action_is_what_a_sleeping_daemon_looks_for(store: StateStore) -> None:
     runner(store).run()
-    assert store.latest_run_now() is None
+    assert store.latest_action() is None
     store.run_now("other", depends_on=(), actor="tester")
-    asked = store.latest_run_now()
-    assert asked is not None
+    first = store.latest_action()
+    assert first is not None
     runner(store).run()
-    assert store.latest_run_now() is None
+    assert store.latest_action() == first  # a run is no action
+    store.resume("other", actor="tester")  # not paused: nothing done, nothing new
+    assert store.latest_action() == first
+    store.pause("other", actor="tester")
+    assert (store.latest_action() or 0) > first
+
+
+calls: list[dt.datetime] = []
+
+
+@as_backfill_cron_app
+class Backfilling(App):
+    app_name = "backfilling"
+
+    def run(self, date: dt.datetime) -> None:
+        calls.append(date)
+
+
+def test_run_now_of_a_backfill_job_runs_its_next_missing_date(store: StateStore) -> None:
+    calls.clear()
+    spec = make_spec(Backfilling, DAY, dt.time(3, 0))
+    backfill = Runner([spec], store, lease=LeasePolicy(host="here"))
+    backfill.run()  # never ran: once, for now
+    following = store.load_states()["backfilling"].next_run
+    assert following is not None and len(calls) == 1
+    store.run_now("backfilling", depends_on=(), actor="tester")
+    backfill.run()
+    assert calls[1] == following  # the next date, early
+    state = store.load_states()["backfilling"]
+    assert state.last_success == following and state.next_run == following + DAY
+    [newest, *_] = store.read_log_page("backfilling").entries
+    assert newest.trigger == f"run-now: backfill {following.isoformat()}"

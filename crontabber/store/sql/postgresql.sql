@@ -483,9 +483,9 @@ WHERE %(app_name)s::text IS NULL OR app_name = %(app_name)s
 ORDER BY id DESC
 LIMIT %(limit)s
 
--- name: latest_run_now
--- The newest run-now asked for (a sleeping daemon looks every second or so).
-SELECT max(run_now) AS run_now FROM crontabber
+-- name: latest_action
+-- The newest operator action (a sleeping daemon looks every second or so).
+SELECT max(id) AS id FROM crontabber_audit
 
 -- The status page's reads (crontabber.web), sent on a read-only session of their own.
 

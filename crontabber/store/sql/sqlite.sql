@@ -220,8 +220,8 @@ WHERE :app_name IS NULL OR app_name = :app_name
 ORDER BY id DESC
 LIMIT :limit
 
--- name: latest_run_now
-SELECT max(run_now) AS run_now FROM crontabber
+-- name: latest_action
+SELECT max(id) AS id FROM crontabber_audit
 
 -- The status page's reads (crontabber.web), on a connection with PRAGMA query_only.
 
