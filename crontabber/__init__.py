@@ -32,7 +32,8 @@ not at all):
         .config.plain, .config.settings, .config.state_database
     crontabber.db, .db.connect, .db.deadline, .db.retry, .db.url
     crontabber.errors
-    crontabber.jobs, .jobs.app, .jobs.schedule, .jobs.setting, .jobs.spec
+    crontabber.jobs, .jobs.app, .jobs.policy, .jobs.schedule, .jobs.setting,
+        .jobs.spec
     crontabber.record
     crontabber.run, .run.error_reporting, .run.interrupts, .run.outcomes,
         .run.reports, .run.runner, .run.sharing

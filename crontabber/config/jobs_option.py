@@ -72,6 +72,9 @@ class JobsSetting:
                     doc="seconds after which a run is interrupted and recorded as failed (0: no limit)",
                     from_string_converter=float,
                 )
+            for name, doc in JOB_POLICY_OPTIONS.items():
+                if name not in namespace:
+                    namespace.add_option(name, default="", doc=doc)
         return required_config
 
     def __str__(self) -> str:
@@ -93,6 +96,18 @@ class JobsSetting:
 
     def __hash__(self) -> int:
         return hash(self.text)
+
+
+# The policies a job's section may set for itself (empty: [crontabber]'s); see
+# crontabber.jobs.policy. (Not error_retry_time: a job's section acquires
+# [crontabber]'s, which the original crontabber's jobs read as self.config.error_retry_time.)
+JOB_POLICY_OPTIONS = {
+    "error_retry_backoff": "the n-th retry in a row waits error_retry_time x this^(n-1)",
+    "max_error_retry_time": "the longest a retry waits, in seconds (0: no limit)",
+    "max_consecutive_failures": "pause this job after this many failures in a row (0: never)",
+    "jitter_seconds": "move each scheduled run by the same offset on every host, in [0, this)",
+    "exclude": "RFC 5545 lines (RRULE:..., RDATE:...) naming the days this job skips",
+}
 
 
 def job_options(app_class: type) -> Any:

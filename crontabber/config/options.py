@@ -80,6 +80,31 @@ OPTIONS = (
         "seconds after a failed run before the job is tried again",
     ),
     Option(
+        "crontabber.error_retry_backoff",
+        1.0,
+        "float",
+        "the n-th retry of a failing job waits error_retry_time x this^(n-1) (1: always the same)",
+    ),
+    Option(
+        "crontabber.max_error_retry_time",
+        0.0,
+        "float",
+        "the longest a retry waits, in seconds (0: no limit)",
+    ),
+    Option(
+        "crontabber.max_consecutive_failures",
+        0,
+        "int",
+        "pause a job after this many failures in a row, until --resume (0: never)",
+    ),
+    Option(
+        "crontabber.jitter_seconds",
+        0.0,
+        "float",
+        "move each job's scheduled runs by an offset in [0, this), the same on every "
+        "host, so that the jobs do not all start in the same second",
+    ),
+    Option(
         "crontabber.log_retention_days",
         90,
         "int",

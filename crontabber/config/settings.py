@@ -17,6 +17,7 @@ from crontabber.config.jobs_option import JobProblem, JobsSetting, namespace_nam
 from crontabber.config.options import COMMAND_SWITCHES
 from crontabber.config.state_database import EARLY_NAMES, database_url, postgres_values
 from crontabber.errors import ConfigError
+from crontabber.jobs.policy import POLICY_OPTIONS, policy_from
 from crontabber.jobs.schedule import UTC, parse_zone
 from crontabber.jobs.spec import JobSpec, graph_problems, spec_for
 from crontabber.record import field, record
@@ -102,22 +103,7 @@ def settings_from(raw: RawConfig) -> Settings:
     except ConfigError as exc:
         problems.insert(0, JobProblem((), f"crontabber.timezone: {exc}", of_jobs_only=False))
         default_zone = UTC
-    specs = []
-    # Read without configman, no job has a section: what a job sees is made when it runs.
-    sections = set(local_keys(config.crontabber)) if raw.from_configman else set()
-    for line, app_class in jobs_setting.jobs:
-        section = None
-        if raw.from_configman:
-            name = namespace_name(line)
-            if name not in sections:  # a job without options of its own
-                config.crontabber[name] = type(config)()
-                sections.add(name)
-            section = config.crontabber[name]
-            apply_job_section_options(app_class, section)
-        try:
-            specs.append(spec_for(line, app_class, section, default_zone))
-        except ConfigError as exc:
-            problems.append(JobProblem((line.class_path,), str(exc)))
+    specs = _job_specs(raw, jobs_setting, default_zone, problems)
     command = command_from(config)
     unknown = unknown_options(raw, {namespace_name(line) for line, _ in jobs_setting.jobs})
     given = dict(raw.postgres_keys)
@@ -184,6 +170,45 @@ def settings_from(raw: RawConfig) -> Settings:
         problems=tuple(problems),
         raw_config=config,
     )
+
+
+def _job_specs(
+    raw: RawConfig, jobs_setting: JobsSetting, default_zone: dt.tzinfo, problems: list[JobProblem]
+) -> list[JobSpec]:
+    """The jobs' specs, each with its section and policy; a bad job is a problem."""
+    config = raw.config
+    defaults = policy_from(
+        {name: config.crontabber.get(name) for name in POLICY_OPTIONS if name != "exclude"},
+        prefix="crontabber.",
+    )
+    specs = []
+    # Read without configman, no job has a section: what a job sees is made when it runs.
+    sections = set(local_keys(config.crontabber)) if raw.from_configman else set()
+    for line, app_class in jobs_setting.jobs:
+        section = None
+        if raw.from_configman:
+            name = namespace_name(line)
+            if name not in sections:  # a job without options of its own
+                config.crontabber[name] = type(config)()
+                sections.add(name)
+            section = config.crontabber[name]
+            apply_job_section_options(app_class, section)
+        try:
+            policy = (
+                defaults
+                if section is None
+                else policy_from(_own(section), defaults, prefix=f"{namespace_name(line)}.")
+            )
+            specs.append(spec_for(line, app_class, section, default_zone, policy))
+        except ConfigError as exc:
+            problems.append(JobProblem((line.class_path,), str(exc)))
+    return specs
+
+
+def _own(section: Any) -> dict[str, Any]:
+    """The policy options a job's section gives itself (its own keys, not acquired)."""
+    own = set(local_keys(section))
+    return {name: section[name] for name in POLICY_OPTIONS if name in own}
 
 
 def optional_duration(**amount: float) -> dt.timedelta | None:

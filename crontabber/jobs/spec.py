@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from crontabber.errors import ConfigError
 from crontabber.jobs.app import App, as_app_names
+from crontabber.jobs.policy import CALENDAR_SEARCH, JobPolicy
 from crontabber.jobs.schedule import UTC, Schedule
 from crontabber.jobs.setting import JobLine
 from crontabber.record import field, record
@@ -32,6 +33,8 @@ class JobSpec:
     schedule: Schedule
     depends_on: tuple[str, ...] = ()
     config: Any = field(default=None, compare=False)
+    # Retries, auto-pause, jitter and the days it skips (crontabber.jobs.policy).
+    policy: JobPolicy = field(default_factory=JobPolicy)
 
     @property
     def max_runtime(self) -> float | None:
@@ -56,17 +59,40 @@ class JobSpec:
 
     def is_due(self, next_run: dt.datetime | None, now: dt.datetime) -> bool:
         """Whether the job is due at ``now``, given its recorded ``next_run``."""
-        return self.schedule.is_due(next_run, now)
+        if next_run is None:
+            return self.first_run(now) <= now
+        return next_run <= now
+
+    def first_run(self, now: dt.datetime) -> dt.datetime:
+        """When the job, never run, is first due, seen at ``now``."""
+        return self._placed(self.schedule.first_run(now))
 
     def next_run_after(self, now: dt.datetime) -> dt.datetime:
         """When the job runs next after succeeding at ``now``."""
-        return self.schedule.next_run_after(now)
+        return self._placed(self.schedule.next_run_after(now))
 
     def backfill_plan(
         self, last_success: dt.datetime | None, now: dt.datetime
     ) -> tuple[list[dt.datetime], dt.datetime]:
-        """The dates a backfill job runs for at ``now``, and its next run after them."""
-        return self.schedule.backfill_plan(last_success, now)
+        """The dates a backfill job runs for at ``now`` (those its calendar skips left
+        out), and its next run after them."""
+        dates, next_run = self.schedule.backfill_plan(last_success, now)
+        calendar, zone = self.policy.exclude, self.schedule.zone
+        if calendar is not None:
+            dates = [date for date in dates if not calendar.excludes(date, zone)]
+        return dates, self._placed(next_run)
+
+    def _placed(self, instant: dt.datetime) -> dt.datetime:
+        """A scheduled instant as the job's policy places it: past the days its calendar
+        skips, then moved by its jitter."""
+        calendar = self.policy.exclude
+        if calendar is not None:
+            give_up = instant + CALENDAR_SEARCH
+            while calendar.excludes(instant, self.schedule.zone):
+                instant = self.schedule.next_run_after(instant)
+                if instant > give_up:
+                    raise ConfigError(f"{self.app_name}: its exclude calendar skips every run")
+        return instant + self.policy.jitter(self.app_name, instant)
 
 
 def import_class(class_path: str) -> type:
@@ -90,7 +116,11 @@ def import_class(class_path: str) -> type:
 
 
 def spec_for(
-    line: JobLine, app_class: type, config: Any = None, default_zone: dt.tzinfo = UTC
+    line: JobLine,
+    app_class: type,
+    config: Any = None,
+    default_zone: dt.tzinfo = UTC,
+    policy: JobPolicy | None = None,
 ) -> JobSpec:
     """A JobSpec for an imported class, checking it is a usable job class.
 
@@ -114,6 +144,7 @@ def spec_for(
         schedule=line.schedule_in(default_zone),
         depends_on=depends_on,
         config=config,
+        policy=policy or JobPolicy(),
     )
 
 

@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from crontabber.errors import Cancelled, ClaimLost, LeaseLost
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.run.interrupts import NoInterrupts, Terminated
-from crontabber.run.outcomes import describe_failure, next_run_after, planned_at, trigger_of
+from crontabber.run.outcomes import (
+    auto_pause,
+    describe_failure,
+    ended,
+    next_run_after,
+    planned_at,
+    trigger_of,
+)
 from crontabber.run.reports import JobReport, Result, RunReport, unmet_dependency
 from crontabber.run.sharing import TakingTurns
 from crontabber.store.abc import StateStore
@@ -164,7 +171,7 @@ class Runner(TakingTurns):
                 continue
             state = states.get(spec.app_name)
             next_run = state.next_run if state is not None else None
-            when = next_run if next_run is not None else spec.schedule.first_run(now)
+            when = next_run if next_run is not None else spec.first_run(now)
             pause = paused.get(spec.app_name)
             if pause is not None:
                 if pause.until is None:
@@ -223,7 +230,9 @@ class Runner(TakingTurns):
             force=force,
             lease=self.lease,
             holder=Holder(self.holder.host, self.holder.pid),
-            retry_after=self.error_retry_time,
+            retry_after=spec.policy.retry_after(
+                (state.error_count if state else 0) + 1, self.error_retry_time
+            ),
         )
         if claim.status is ClaimStatus.LOCKED:
             log.info("skipped %s: another process is claiming it right now", spec.app_name)
@@ -344,8 +353,10 @@ class Runner(TakingTurns):
                 interrupted = LeaseLost.of(spec.app_name, lost)
                 error = describe_failure(interrupted)
             duration = dt.timedelta(seconds=time.monotonic() - started_clock)
-            if error is not None and not cancelled:
-                next_run = now + self.error_retry_time  # a cancelled run waits for its schedule
+            if error is not None and not cancelled:  # a cancelled run waits for its schedule
+                next_run = now + spec.policy.retry_after(
+                    state.error_count + 1, self.error_retry_time
+                )
             outcome = Outcome(
                 started=now,
                 finished=now + duration,
@@ -364,6 +375,8 @@ class Runner(TakingTurns):
             )
         if new_state is not None:
             states[spec.app_name] = new_state
+            if error is not None and not cancelled:
+                auto_pause(self.store, spec, new_state, error, holder)
         else:
             log.warning(
                 "%s: the claim was taken over while it ran; its outcome is logged as superseded",
@@ -371,14 +384,4 @@ class Runner(TakingTurns):
             )
         if interrupted is not None:
             raise interrupted
-        seconds = duration.total_seconds()
-        if cancelled:
-            log.warning("%s was cancelled by an operator after %.2fs", spec.app_name, seconds)
-            return JobReport(spec.app_name, Result.CANCELLED, "cancelled by an operator", duration)
-        if error is None:
-            log.info("ran %s in %.2fs", spec.app_name, seconds)
-            return JobReport(spec.app_name, Result.SUCCEEDED, duration=duration)
-        log.error("%s failed after %.2fs:\n%s", spec.app_name, seconds, error["traceback"].rstrip())
-        return JobReport(
-            spec.app_name, Result.FAILED, f"{error['type']}: {error['value']}", duration
-        )
+        return ended(spec.app_name, duration, error, cancelled=cancelled)
