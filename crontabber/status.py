@@ -72,7 +72,7 @@ class JobListing:
         ran, when it first is (at or before ``now``: it is due now)."""
         if self.state is not None and self.state.next_run is not None:
             return self.state.next_run
-        return self.spec.schedule.first_run(now)
+        return self.spec.first_run(now)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready form, timestamps in ISO 8601."""
