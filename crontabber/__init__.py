@@ -37,7 +37,7 @@ not at all):
     crontabber.record
     crontabber.run, .run.error_reporting, .run.interrupts, .run.outcomes,
         .run.reports, .run.runner, .run.sharing
-    crontabber.store, .store.abc, .store.lease, .store.operators,
+    crontabber.store, .store.abc, .store.lease, .store.operators, .store.outbox,
         .store.postgresql, .store.queries, .store.records, .store.schema,
         .store.session, .store.views
 """

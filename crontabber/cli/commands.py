@@ -61,6 +61,12 @@ def build_runner(
     from crontabber.store.records import Holder
 
     holder = Holder.this_process(settings.host_name or None)
+    notifier = None
+    if settings.notify is not None or any(spec.policy.ping_url for spec in settings.specs):
+        from crontabber.notify.send import NotifySettings
+        from crontabber.notify.watch import Notifier
+
+        notifier = Notifier(store, settings.notify or NotifySettings(), host=holder.host)
     return Runner(
         settings.specs,
         store,
@@ -77,6 +83,7 @@ def build_runner(
         log_retention=settings.log_retention,
         job_config=settings.job_config,
         run_output_bytes=settings.run_output_bytes,
+        notifier=notifier,
         # In the command's main thread (signals installed) a run's output is taken at
         # its file descriptors, so that what its child processes print is kept too.
         capture_fds=isinstance(interrupts, SignalInterrupts),
@@ -338,9 +345,19 @@ def migrate(settings: Settings, store: StateStore) -> int:
 
 
 def configtest(settings: Settings) -> int:
-    """One line per problem; the exit status is the number of misconfigured jobs."""
+    """One line per problem; the exit status is the number of misconfigured jobs (at
+    least 1 when only ``[notify]`` is wrong)."""
     for problem in settings.problems:
         print(problem.message)
+    notify_problems = []
+    if settings.notify is not None:
+        from crontabber.notify.send import check
+
+        notify_problems = check(settings.notify, connect=True)
+    for line in notify_problems:
+        print(line)
+    if not settings.problems and notify_problems:
+        return EXIT_ERROR
     if not settings.problems:
         from crontabber.words import plural  # here: a tick does not import it
 

@@ -107,6 +107,8 @@ JOB_POLICY_OPTIONS = {
     "max_consecutive_failures": "pause this job after this many failures in a row (0: never)",
     "jitter_seconds": "move each scheduled run by the same offset on every host, in [0, this)",
     "exclude": "RFC 5545 lines (RRULE:..., RDATE:...) naming the days this job skips",
+    "ping_url": "a Healthchecks.io-style URL: /start when a run starts, the URL on "
+    "success, /fail on failure",
 }
 
 

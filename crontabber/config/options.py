@@ -49,6 +49,8 @@ def comma_joined(value: object) -> str:
     return str(value)
 
 
+EVENTS = ("failed", "recovered", "late", "stuck", "auto_paused")  # what [notify] sends
+
 # What the ini file and the command line set, in the order --help lists them.
 OPTIONS = (
     Option(
@@ -201,6 +203,26 @@ OPTIONS = (
         "required to serve beyond loopback",
         secret=True,
     ),
+    # [notify]: where events go (crontabber.notify); nothing is sent while all are empty.
+    Option(
+        "notify.webhook_url",
+        "",
+        "text",
+        "a URL each event is POSTed to as JSON (Slack and Mattermost show its text)",
+        secret=True,
+    ),
+    Option("notify.smtp_host", "", "str", "the SMTP server events are mailed through"),
+    Option("notify.smtp_port", 587, "int", "the SMTP server's port"),
+    Option("notify.smtp_user", "", "str", "the SMTP login (empty: none)"),
+    Option("notify.smtp_password", "", "str", "the SMTP password", secret=True),
+    Option("notify.smtp_starttls", True, "bool", "use STARTTLS (the server must offer it)"),
+    Option("notify.email_from", "", "str", "the From address of event mails"),
+    Option("notify.email_to", "", "text", "where event mails go (comma-separated)"),
+    Option("notify.events", ",".join(EVENTS), "text", "the events sent (comma-separated)"),
+    Option("notify.repeat_after", 3600.0, "float", "seconds before a failing job is said again"),
+    Option("notify.late_after", 300.0, "float", "seconds due and not started: late"),
+    Option("notify.stuck_after", 0.0, "float", "seconds running: stuck (0: past max_runtime)"),
+    Option("notify.tick_ping_url", "", "text", "a URL called after every tick", secret=True),
     Option(
         "daemon.poll_seconds",
         10.0,

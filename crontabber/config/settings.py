@@ -64,6 +64,8 @@ class Settings:
     web_port: int | None = None  # None: 8080 for --serve, and no page for --daemon
     web_auth_token: str = ""
     sentry_dsn: str = ""
+    # [notify] as crontabber.notify.send.NotifySettings; None: nothing configured there.
+    notify: Any = None
     command: Command = field(default_factory=Command)
     problems: tuple[JobProblem, ...] = field(default=())
     # Said once as a WARNING, not stopping the run: unknown options without --admin.strict.
@@ -167,6 +169,7 @@ def settings_from(raw: RawConfig) -> Settings:
         log_file=str(config.logging.file or ""),
         log_retention=optional_duration(days=config.crontabber.log_retention_days),
         run_output_bytes=int(config.crontabber.run_output_kb) * 1024,
+        notify=notify_settings(config),
         problems=tuple(problems),
         raw_config=config,
     )
@@ -178,7 +181,11 @@ def _job_specs(
     """The jobs' specs, each with its section and policy; a bad job is a problem."""
     config = raw.config
     defaults = policy_from(
-        {name: config.crontabber.get(name) for name in POLICY_OPTIONS if name != "exclude"},
+        {
+            name: config.crontabber.get(name)
+            for name in POLICY_OPTIONS
+            if name not in ("exclude", "ping_url")
+        },
         prefix="crontabber.",
     )
     specs = []
@@ -203,6 +210,20 @@ def _job_specs(
         except ConfigError as exc:
             problems.append(JobProblem((line.class_path,), str(exc)))
     return specs
+
+
+NOTIFY_WHERE = ("webhook_url", "smtp_host", "email_to", "tick_ping_url")  # any set: notify
+
+
+def notify_settings(config: Any) -> Any:
+    """``[notify]`` read (crontabber.notify.send, imported only when something is
+    configured there); None when nothing is."""
+    section = config.get("notify") or {}
+    if not any(section.get(name) for name in NOTIFY_WHERE):
+        return None
+    from crontabber.notify.send import notify_settings_from
+
+    return notify_settings_from(section)
 
 
 def _own(section: Any) -> dict[str, Any]:

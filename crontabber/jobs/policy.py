@@ -80,6 +80,7 @@ class JobPolicy:
     max_consecutive_failures: int = 0  # pause the job after this many failures in a row
     jitter_seconds: float = 0.0  # each scheduled instant moves by [0, this)
     exclude: Calendar | None = None  # the days the job skips
+    ping_url: str = ""  # Healthchecks.io style: /start, the URL on success, /fail
 
     def retry_after(self, failures: int, default: dt.timedelta) -> dt.timedelta:
         """How long after its ``failures``-th failure in a row (1: the first) a job is
@@ -111,6 +112,7 @@ POLICY_OPTIONS = {
     "max_consecutive_failures": int,
     "jitter_seconds": float,
     "exclude": str,
+    "ping_url": str,
 }
 
 
@@ -127,6 +129,11 @@ def policy_from(
             continue
         if isinstance(value, (list, tuple)):  # configobj splits an unquoted value on commas
             value = ",".join(str(part) for part in value)
+        if name == "ping_url":
+            if not str(value).startswith(("http://", "https://")):
+                raise ConfigError(f"{prefix}ping_url must be an http:// or https:// URL")
+            changes[name] = str(value).strip()
+            continue
         if name == "exclude":
             try:
                 changes[name] = Calendar(str(value))

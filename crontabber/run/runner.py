@@ -26,16 +26,13 @@ from crontabber.store.records import ClaimStatus, Holder, JobState, Outcome, Pau
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from crontabber.notify.watch import Notifier
     from crontabber.run.reading import DueReads
 
 log = logging.getLogger("crontabber")
 
 UTC = dt.timezone.utc
 PRUNE_SLACK = dt.timedelta(days=1)  # log rows may outlive log_retention by this much
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(UTC)
 
 
 __all__ = ["JobReport", "Result", "RunReport", "Runner", "describe_failure", "unmet_dependency"]
@@ -62,12 +59,14 @@ class Runner(TakingTurns):
         interrupts: NoInterrupts | None = None,
         log_retention: dt.timedelta | None = None,
         job_config: Callable[[JobSpec], object] | None = None,
+        notifier: Notifier | None = None,
         run_output_bytes: int = 64 * 1024,
         capture_fds: bool = False,
     ) -> None:
         self.specs = order_jobs(specs)
         # What a job is made with: its spec's config, or what this says (made when it runs).
         self.job_config = job_config
+        self.notifier = notifier  # records and delivers events (crontabber.notify.watch)
         self.store = store
         self.error_retry_time = error_retry_time
         self.holder = holder or Holder.this_process()
@@ -101,6 +100,8 @@ class Runner(TakingTurns):
         states = snapshot.states
         self._abandoned = snapshot.abandoned
         self._paused = snapshot.paused
+        if self.notifier is not None:
+            self.notifier.watch(snapshot, self.specs)
         self._forced = force
         read_at = time.monotonic()
         if now is None:
@@ -127,6 +128,8 @@ class Runner(TakingTurns):
                         reports.append(report)
         self.interrupts.raise_pending()  # one that came while the last outcome was written
         self._prune_log(snapshot)
+        if self.notifier is not None:
+            self.notifier.tick_done()
         end = self._clock()
         waiting = {
             job.app_name
@@ -325,6 +328,8 @@ class Runner(TakingTurns):
         last_success, next_run = now, next_run_after(spec, state, now)
         output = RunOutput(self.run_output_bytes, fds=self.capture_fds)
         # The lease is renewed from the claim until the outcome is committed.
+        if self.notifier is not None:
+            self.notifier.started(spec)
         with self._heartbeat.holding(spec.app_name, holder):
             try:
                 # The capture ends after the job's interrupts do: none lands while the
@@ -373,11 +378,16 @@ class Runner(TakingTurns):
             new_state = self._record_outcome(
                 spec.app_name, holder, outcome, may_claim=interrupted is None
             )
+        paused = False
         if new_state is not None:
             states[spec.app_name] = new_state
             if error is not None and not cancelled:
-                auto_pause(self.store, spec, new_state, error, holder)
-        else:
+                paused = auto_pause(self.store, spec, new_state, error, holder)
+        if self.notifier is not None:
+            self.notifier.finished(
+                spec, state, new_state, now, error, cancelled=cancelled, paused=paused
+            )
+        if new_state is None:
             log.warning(
                 "%s: the claim was taken over while it ran; its outcome is logged as superseded",
                 spec.app_name,

@@ -25,6 +25,7 @@ from crontabber.db.deadline import Deadline
 from crontabber.db.retry import driver_errors
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
 from crontabber.store.operators import OperatorActions
+from crontabber.store.outbox import Outbox
 from crontabber.store.queries import queries
 from crontabber.store.records import Claim, ClaimStatus, JobState, Snapshot
 from crontabber.store.schema import SCHEMA_REVISION
@@ -46,7 +47,7 @@ PRUNE_BATCH = 1000  # crontabber_log rows deleted per statement
 log = logging.getLogger("crontabber")
 
 
-class StateStore(LogViews, OperatorActions, Session, abc.ABC):
+class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
     """Reads and writes job state. Create one with :func:`crontabber.store.open_store`.
 
     Every public method is one short transaction (one statement on PostgreSQL)

@@ -258,6 +258,12 @@ class PostgresStore(StateStore):
         rows = self._execute(connection, "cancel", params)
         return (bool(rows and rows[0]["asked"]), rows[0] if rows else None)
 
+    def _record_event(self, connection: Any, params: dict[str, Any]) -> int:
+        return len(self._execute(connection, "record_event", params))
+
+    def _claim_notifications(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._execute(connection, "claim_notifications", params)
+
     def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         return self._execute(connection, "log_page", params)
 

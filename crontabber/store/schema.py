@@ -16,7 +16,7 @@ No SQLAlchemy here: a tick imports this module.
 from __future__ import annotations
 
 # The schema revision this crontabber works with: the newest in migrations/versions.
-SCHEMA_REVISION = "0006_operator_actions"
+SCHEMA_REVISION = "0007_notifications"
 VERSION_TABLE = "crontabber_alembic_version"  # Alembic's record, named apart from an app's own
 
 # The columns of a job's row in the ``crontabber`` table, in the order every statement

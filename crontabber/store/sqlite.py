@@ -27,6 +27,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 TIME_COLUMNS = frozenset(
     {"next_run", "first_run", "last_run", "last_success", "ongoing", "heartbeat", "lease_expires"}
     | {"run_now", "run_now_displaced", "cancel_requested", "until", "since", "at"}
+    | {"about", "created", "next_attempt", "sent", "lease_until"}
     | {"db_now", "log_time", "success", "oldest_log"}
 )
 JSON_COLUMNS = frozenset({"depends_on", "last_error", "paused"})  # paused: JSON, or 0/1
@@ -266,6 +267,25 @@ class SqliteStore(StateStore):
             detail = f"the run on {row['ongoing_host']} pid {row['ongoing_pid']}"
             self._audit(connection, "cancel", params, detail)
         return True, row
+
+    def _record_event(self, connection: Any, params: dict[str, Any]) -> int:
+        recorded = 0
+        with self._writing(connection):
+            for sink in params["sinks"]:
+                values = {**params, "sink": sink}
+                del values["sinks"]
+                recorded += connection.execute(
+                    self.sql["record_event"], {k: encode(v) for k, v in values.items()}
+                ).rowcount
+        return recorded
+
+    def _claim_notifications(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self._writing(connection):
+            ids = [row["id"] for row in self._execute(connection, "pending_notifications", params)]
+            return [
+                self._execute(connection, "lease_notification", {**params, "id": id_})[0]
+                for id_ in ids
+            ]
 
     def _audit(
         self, connection: Any, action: str, params: dict[str, Any], detail: str | None = None

@@ -134,6 +134,30 @@ crontabber_audit = sa.Table(
     sa.Index("crontabber_audit_app_name_idx", "app_name"),
 )
 
+# The outbox: one row per event a job's hosts saw and destination, recorded once
+# (the unique index), delivered by whichever host claims it (see crontabber.notify).
+crontabber_notification = sa.Table(
+    "crontabber_notification",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # failed, recovered, late, stuck, auto_paused
+    sa.Column("about", UTCDateTime, nullable=False),  # the instant the event is about
+    sa.Column("sink", sa.Text, nullable=False),  # webhook, email
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("host", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),  # sent, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),  # claimed for delivery until then
+    sa.Column("sent", UTCDateTime),
+    sa.Column("delivery_error", sa.Text),
+    sa.Index("crontabber_notification_once_idx", "app_name", "kind", "about", "sink", unique=True),
+    sa.Index("crontabber_notification_pending_idx", "status", "next_attempt"),
+)
+
 # Alembic's record of the schema revision; named so as not to collide with an
 # application's own alembic_version in a shared database. Not in ``metadata``:
 # Alembic owns it.

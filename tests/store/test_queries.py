@@ -71,6 +71,15 @@ VALUES = {
     "until_seconds": 60.0,
     "db_now": NOW,
     "limit": 10,
+    "kind": "failed",
+    "about": NOW,
+    "sinks": ["webhook"],
+    "sink": "webhook",
+    "text": "text",
+    "quiet_seconds": 0.0,
+    "id": 1,
+    "status": "sent",
+    "retry_seconds": 0.0,
 }
 
 
@@ -82,7 +91,7 @@ def test_the_store_uses_every_statement_and_only_those() -> None:
     for dialect in ("postgresql", "sqlite"):
         code = "".join(
             (STORE / name).read_text()
-            for name in (f"{dialect}.py", "abc.py", "fencing.py", "operators.py")
+            for name in (f"{dialect}.py", "abc.py", "fencing.py", "operators.py", "outbox.py")
         )
         used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
         defined = set(queries(dialect))

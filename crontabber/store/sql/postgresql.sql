@@ -487,6 +487,68 @@ LIMIT %(limit)s
 -- The newest operator action (a sleeping daemon looks every second or so).
 SELECT max(id) AS id FROM crontabber_audit
 
+-- The outbox of notifications (crontabber.notify).
+
+-- name: record_event
+-- An event, once per destination: hosts that see the same thing (same job, kind and
+-- instant) record one row each sink. quiet_seconds > 0: not when this job has had an
+-- event of this kind recorded within that long (a failure streak's reminder). Returns
+-- the ids recorded now.
+INSERT INTO crontabber_notification
+    (app_name, kind, about, sink, created, host, error, text, next_attempt)
+SELECT %(app_name)s, %(kind)s, %(about)s, s.sink, clock_timestamp(), %(host)s, %(error)s,
+    %(text)s, clock_timestamp()
+FROM unnest(%(sinks)s::text[]) AS s(sink)
+WHERE %(quiet_seconds)s <= 0 OR NOT EXISTS (
+    SELECT 1 FROM crontabber_notification AS n
+    WHERE n.app_name = %(app_name)s AND n.kind = %(kind)s AND n.sink = s.sink
+        AND n.created > clock_timestamp() - make_interval(secs => %(quiet_seconds)s)
+)
+ON CONFLICT (app_name, kind, about, sink) DO NOTHING
+RETURNING id
+
+-- name: claim_notifications
+-- Up to batch pending notifications due for an attempt that no live delivery holds,
+-- leased to this host for lease_seconds, skipping rows another host is claiming.
+WITH picked AS (
+    SELECT id FROM crontabber_notification
+    WHERE status = 'pending' AND next_attempt <= clock_timestamp()
+        AND (lease_until IS NULL OR lease_until < clock_timestamp())
+    ORDER BY id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE crontabber_notification AS n
+SET lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+    attempts = n.attempts + 1
+FROM picked
+WHERE n.id = picked.id
+RETURNING n.id, n.app_name, n.kind, n.about, n.sink, n.created, n.host, n.error, n.text,
+    n.attempts
+
+-- name: notification_done
+-- A delivery's outcome: sent, or pending again retry_seconds later, or failed for good.
+UPDATE crontabber_notification
+SET status = %(status)s,
+    sent = CASE WHEN %(status)s = 'sent' THEN clock_timestamp() END,
+    next_attempt = clock_timestamp() + make_interval(secs => %(retry_seconds)s),
+    lease_until = NULL,
+    delivery_error = %(error)s
+WHERE id = %(id)s
+
+-- name: recent_notifications
+-- The newest notifications (of one job, or of all when app_name is NULL).
+SELECT id, app_name, kind, about, sink, created, host, error, text, status, attempts,
+    next_attempt, sent, delivery_error
+FROM crontabber_notification
+WHERE %(app_name)s::text IS NULL OR app_name = %(app_name)s
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: notification_counts
+-- How many notifications there are of each kind in each status.
+SELECT kind, status, count(*) AS count FROM crontabber_notification GROUP BY kind, status
+
 -- The status page's reads (crontabber.web), sent on a read-only session of their own.
 
 -- name: log_page

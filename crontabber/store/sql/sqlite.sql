@@ -223,6 +223,57 @@ LIMIT :limit
 -- name: latest_action
 SELECT max(id) AS id FROM crontabber_audit
 
+-- The outbox of notifications (crontabber.notify): one sink per statement, the claim
+-- in one BEGIN IMMEDIATE transaction (see sqlite.py).
+
+-- name: record_event
+INSERT INTO crontabber_notification
+    (app_name, kind, about, sink, created, host, error, text, next_attempt)
+SELECT :app_name, :kind, :about, :sink, strftime('%Y-%m-%d %H:%M:%f000', 'now'), :host,
+    :error, :text, strftime('%Y-%m-%d %H:%M:%f000', 'now')
+WHERE :quiet_seconds <= 0 OR NOT EXISTS (
+    SELECT 1 FROM crontabber_notification AS n
+    WHERE n.app_name = :app_name AND n.kind = :kind AND n.sink = :sink
+        AND n.created > strftime(
+            '%Y-%m-%d %H:%M:%f000', 'now', printf('-%f seconds', :quiet_seconds)
+        )
+)
+ON CONFLICT (app_name, kind, about, sink) DO NOTHING
+
+-- name: pending_notifications
+SELECT id FROM crontabber_notification
+WHERE status = 'pending' AND next_attempt <= strftime('%Y-%m-%d %H:%M:%f000', 'now')
+    AND (lease_until IS NULL OR lease_until < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
+ORDER BY id
+LIMIT :batch
+
+-- name: lease_notification
+UPDATE crontabber_notification
+SET lease_until = strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('+%f seconds', :lease_seconds)),
+    attempts = attempts + 1
+WHERE id = :id
+RETURNING id, app_name, kind, about, sink, created, host, error, text, attempts
+
+-- name: notification_done
+UPDATE crontabber_notification
+SET status = :status,
+    sent = CASE WHEN :status = 'sent' THEN strftime('%Y-%m-%d %H:%M:%f000', 'now') END,
+    next_attempt = strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('+%f seconds', :retry_seconds)),
+    lease_until = NULL,
+    delivery_error = :error
+WHERE id = :id
+
+-- name: recent_notifications
+SELECT id, app_name, kind, about, sink, created, host, error, text, status, attempts,
+    next_attempt, sent, delivery_error
+FROM crontabber_notification
+WHERE :app_name IS NULL OR app_name = :app_name
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: notification_counts
+SELECT kind, status, count(*) AS count FROM crontabber_notification GROUP BY kind, status
+
 -- The status page's reads (crontabber.web), on a connection with PRAGMA query_only.
 
 -- name: log_page
