@@ -177,7 +177,7 @@ def run_now(
     if status is RunNowStatus.ONGOING:
         raise ActionRefused(f"{spec.app_name} is {_running(state)}: not asked to run again")
     if status is RunNowStatus.PAUSED:
-        raise ActionRefused(f"{spec.app_name} is paused: --resume it first")
+        raise ActionRefused(f"{spec.app_name} is paused: resume it first")
     return ActionResult(
         spec.app_name, f"asked for a run of {spec.app_name}: the next host to tick runs it"
     )

@@ -1,4 +1,6 @@
-"""The status page: HTML for operators, JSON, and Prometheus metrics, all read-only.
+"""The status page: HTML for operators, JSON, and Prometheus metrics; with
+``web.auth_token``, operators also pause, resume, run, cancel and reset jobs through it
+(:mod:`crontabber.web.acting`).
 
 ``create_app(database_url, specs)`` is a WSGI application usable without the
 CLI; ``serve(database_url, specs, host=..., port=...)`` serves it with cheroot

@@ -1,21 +1,21 @@
 """The status page as a WSGI application: :func:`create_app` takes plain values.
 
-Every endpoint answers GET (and HEAD) only and reads through
+Pages and the JSON API answer GET (and HEAD) and read through
 :class:`~crontabber.web.reader.Reader`, which cannot write. Pages are Jinja2
 templates with autoescaping on (job names and error texts are user input);
 scripts and styles are files of this package, served from ``/static/``.
 
 With an ``auth_token``, every endpoint but ``/healthz`` wants it, as a bearer
 token (``Authorization: Bearer TOKEN``, for Prometheus and scripts) or as the
-password of HTTP basic authentication (any user name, for a browser).
+password of HTTP basic authentication (any user name, for a browser); see
+:mod:`crontabber.web.guard`. With it, and only with it, operators act through
+POSTs (:mod:`crontabber.web.acting`): the job page's forms and
+``/api/jobs/NAME/ACTION``. Any other method, or a POST elsewhere, is 405.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hmac
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -26,8 +26,10 @@ from urllib.parse import quote
 import jinja2
 
 from crontabber.jobs.spec import JobSpec
+from crontabber.status import outcome, run_dict
 from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
-from crontabber.web import metrics, svg
+from crontabber.web import acting, metrics, svg
+from crontabber.web.guard import Guard
 from crontabber.web.http import (
     HTTPError,
     Request,
@@ -37,9 +39,10 @@ from crontabber.web.http import (
     paging,
 )
 from crontabber.web.reader import Reader, Unavailable, read_only_store
-from crontabber.web.views import LATE_AFTER, Status, ago, job_rows, summarise
+from crontabber.web.views import LATE_AFTER, Status, ago, job_rows, pause_words, summarise
 
 GRAPH_INLINE_MAX = 100  # more jobs than this: the graph has a page of its own
+AUDIT_ROWS = 20  # of a job's audit log, on its page
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
 log = logging.getLogger("crontabber.web")
@@ -58,11 +61,24 @@ def create_app(
     """The WSGI application of the status page.
 
     ``database`` is the state database's URL (the application opens a read-only
-    store of its own on it) or a store to read through as it is. ``specs`` are
+    store of its own on it, and, for the first action, a writable one that does
+    not migrate) or a store to read and act through as it is. ``specs`` are
     the configured jobs; ``problems`` the configuration's problems, shown as
     such. Nothing touches the database until a request does.
     """
-    store = read_only_store(database) if isinstance(database, str) else database
+    if isinstance(database, str):
+        url = database
+        store = read_only_store(url)
+
+        def open_writer() -> StateStore:
+            return acting.writable_store(url)
+
+    else:
+        store = database
+
+        def open_writer() -> StateStore:
+            return database
+
     return StatusApp(
         Reader(store, max_ongoing_age=max_ongoing_age),
         tuple(specs),
@@ -70,6 +86,8 @@ def create_app(
         late_after=late_after,
         refresh_seconds=refresh_seconds,
         problems=tuple(problems),
+        open_writer=open_writer,
+        owns_writer=isinstance(database, str),
     )
 
 
@@ -85,11 +103,17 @@ class StatusApp:
         late_after: dt.timedelta,
         refresh_seconds: float,
         problems: tuple[str, ...],
+        open_writer: Callable[[], StateStore] | None = None,
+        owns_writer: bool = False,
     ) -> None:
         self.reader = reader
         self.specs = specs
         self.by_name = {spec.app_name: spec for spec in specs}
         self.auth_token = auth_token
+        self.guard = Guard(auth_token)
+        self.acting = acting.Acting(
+            specs, self.guard, open_writer or (lambda: reader.store), owns_store=owns_writer
+        )
         self.late_after = late_after
         self.refresh_seconds = refresh_seconds
         self.problems = problems
@@ -100,7 +124,9 @@ class StatusApp:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.globals.update(Status=Status, ago=ago)
+        self.templates.globals.update(
+            Status=Status, ago=ago, outcome=outcome, pause_words=pause_words
+        )
         folder = resources.files("crontabber.web").joinpath("static")
         self.static = {
             entry.name: entry.read_bytes()
@@ -118,6 +144,7 @@ class StatusApp:
         ]
 
     def close(self) -> None:
+        self.acting.close()
         self.reader.close()
 
     # --- WSGI -----------------------------------------------------------------------
@@ -127,16 +154,24 @@ class StatusApp:
         try:
             response = self.dispatch(request)
         except HTTPError as exc:
-            response = self.error(request, exc.status, exc.message)
+            response = self.error(request, exc.status, exc.message, exc.headers)
         except Unavailable as exc:
             response = self.error(request, "503 Service Unavailable", exc.reason)
         start_response(response.status, response.headers)
         return [] if request.method == "HEAD" else [response.body]
 
     def dispatch(self, request: Request) -> Response:
-        if request.method not in ("GET", "HEAD"):
-            raise HTTPError("405 Method Not Allowed", "this page only reads: use GET")
         path = request.path
+        target = acting.target(path)  # what a POST to this path would do, if anything
+        if target is not None and target.api and request.method != "POST":
+            raise HTTPError("405 Method Not Allowed", "act with POST", [("Allow", "POST")])
+        if request.method not in ("GET", "HEAD", "POST") or (
+            request.method == "POST" and target is None
+        ):
+            allow = "GET, HEAD" if target is None else "GET, HEAD, POST"
+            raise HTTPError(
+                "405 Method Not Allowed", "this page only reads: use GET", [("Allow", allow)]
+            )
         if path != "/healthz" and not self.authorised(request):
             return Response(
                 "the status page wants web.auth_token (as a bearer token, or as the "
@@ -145,6 +180,9 @@ class StatusApp:
                 "401 Unauthorized",
                 [("WWW-Authenticate", 'Basic realm="crontabber", charset="UTF-8"')],
             )
+        if request.method == "POST":
+            assert target is not None
+            return self.acting.post(request, target, request.root)
         if path.startswith("/static/"):
             return self.static_file(path.removeprefix("/static/"))
         if path.startswith("/api/jobs/") and path.endswith("/runs"):
@@ -157,27 +195,17 @@ class StatusApp:
         raise HTTPError("404 Not Found", "no such page")
 
     def authorised(self, request: Request) -> bool:
-        if not self.auth_token:
-            return True
-        scheme, _, credentials = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        given = ""
-        if scheme.lower() == "bearer":
-            given = credentials.strip()
-        elif scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return False
-            given = decoded.partition(":")[2]
-        return hmac.compare_digest(given.encode("utf-8"), self.auth_token.encode("utf-8"))
+        return self.guard.authorised(request.environ)
 
-    def error(self, request: Request, status: str, message: str) -> Response:
+    def error(
+        self, request: Request, status: str, message: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> Response:
         if request.path.startswith("/api/"):
-            return json_response({"error": message}, status)
+            return json_response({"error": message}, status, headers)
         if request.path.startswith(("/metrics", "/healthz", "/fragments/", "/static/")):
-            return Response(message + "\n", "text/plain; charset=utf-8", status)
+            return Response(message + "\n", "text/plain; charset=utf-8", status, headers)
         page = self.render("error.html", request, status=status, message=message)
-        return Response(page, status=status)
+        return Response(page, status=status, headers=headers)
 
     def render(self, template: str, request: Request, **context: Any) -> str:
         root = request.root
@@ -237,21 +265,42 @@ class StatusApp:
         page, per_page = paging(request)
         snapshot = self.reader.snapshot()
         log_page = self.reader.log_page(spec.app_name, offset=(page - 1) * per_page, limit=per_page)
+        audit = self.reader.audit_log(spec.app_name, limit=AUDIT_ROWS)
         (row,) = job_rows([spec], snapshot, late_after=self.late_after)
-        return Response(
-            self.render(
-                "job.html",
-                request,
-                row=row,
-                now=snapshot.now,
-                runs=log_page.entries,
-                total=log_page.total,
-                page=page,
-                per_page=per_page,
-                pages=max(math.ceil(log_page.total / per_page), 1),
-                chart=svg.history_svg(log_page.entries),
-            )
+        csrf_token, headers, said = "", [], None
+        if self.guard.acting:
+            session_id, headers = self.guard.session(request.environ)
+            csrf_token = self.guard.csrf_token(session_id)
+            said = self.said(request, session_id)
+        body = self.render(
+            "job.html",
+            request,
+            row=row,
+            now=snapshot.now,
+            runs=log_page.entries,
+            total=log_page.total,
+            page=page,
+            per_page=per_page,
+            pages=max(math.ceil(log_page.total / per_page), 1),
+            chart=svg.history_svg(log_page.entries),
+            audit=audit,
+            audit_limit=AUDIT_ROWS,
+            acting=self.guard.acting,
+            csrf_token=csrf_token,
+            said=said,
         )
+        return Response(body, headers=headers)
+
+    def said(self, request: Request, session_id: str) -> tuple[str, str] | None:
+        """What the form just posted did (its outcome and line), when this page's own
+        redirect says so; a link made elsewhere says nothing."""
+        query = {name: values[0] for name, values in request.query.items()}
+        outcome, message = query.get("outcome", ""), query.get("said", "")
+        if outcome in ("done", "refused") and self.guard.signed(
+            session_id, outcome, message, query.get("sig", "")
+        ):
+            return outcome, message
+        return None
 
     def job(self, app_name: str) -> JobSpec:
         try:
@@ -289,17 +338,15 @@ class StatusApp:
                 "total": log_page.total,
                 "runs": [
                     {
-                        "id": entry.id,
+                        # run_dict's keys, as --history --json gives them, and the
+                        # older ones of this API
                         "log_time": entry.log_time.isoformat(),
-                        "duration_seconds": (
-                            entry.duration.total_seconds() if entry.duration is not None else None
-                        ),
                         "success": entry.success.isoformat() if entry.success else None,
                         "failed": entry.failed,
                         "exc_type": entry.exc_type,
                         "exc_value": entry.exc_value,
                         "exc_traceback": entry.exc_traceback,
-                        "superseded": entry.superseded,
+                        **run_dict(entry),
                     }
                     for entry in log_page.entries
                 ],

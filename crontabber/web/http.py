@@ -19,7 +19,7 @@ SECURITY_HEADERS = [
     (
         "Content-Security-Policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -31,12 +31,14 @@ StartResponse = Callable[..., Any]
 
 
 class HTTPError(Exception):
-    """An answer other than 200 OK: its status line and a one-line message."""
+    """An answer other than 200 OK: its status line, a one-line message, and any
+    headers it needs (``Allow`` for a 405)."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: str, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = tuple(headers)
 
 
 class Response:
@@ -114,9 +116,12 @@ def paging(request: Request) -> tuple[int, int]:
     return request.number("page", 1, low=1, high=10**9), per_page
 
 
-def json_response(data: object, status: str = "200 OK") -> Response:
+def json_response(
+    data: object, status: str = "200 OK", headers: Sequence[tuple[str, str]] = ()
+) -> Response:
     return Response(
         json.dumps(data, sort_keys=True, indent=1) + "\n",
         "application/json",
         status,
+        headers,
     )

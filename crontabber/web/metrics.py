@@ -71,6 +71,7 @@ def job_metrics(
     failing = gauge("failing", "1 when the job's last run failed, else 0")
     held = gauge("held_back", "1 when a dependency keeps the job from running, else 0")
     late = gauge("late", "1 when the job is past its next run by more than the page's margin")
+    paused = gauge("paused", "1 while an operator's pause keeps every host from running it, else 0")
     duration = gauge("last_duration_seconds", "how long the newest logged run took")
     runs = CounterMetricFamily(
         "crontabber_job_runs", "runs of the job in crontabber_log", labels=labels
@@ -91,12 +92,13 @@ def job_metrics(
         failing.add_metric(name, int(row.status is Status.FAILING))
         held.add_metric(name, int(row.status is Status.HELD_BACK))
         late.add_metric(name, int(row.late))
+        paused.add_metric(name, int(row.pause is not None))
         logged = log_counts_for(counts, row.app_name)
         if logged.last_duration is not None:
             duration.add_metric(name, logged.last_duration.total_seconds())
         runs.add_metric(name, logged.runs)
         failures.add_metric(name, logged.failures)
-    yield from (last_success, last_run, next_run, errors, ongoing, failing, held, late)
+    yield from (last_success, last_run, next_run, errors, ongoing, failing, held, late, paused)
     yield from (duration, runs, failures)
 
 

@@ -1,4 +1,4 @@
-"""The status page's one way to the state database: read-only, by construction.
+"""How the status page reads the state database: read-only, by construction.
 
 The page reads through a :class:`~crontabber.store.abc.StateStore` whose connections
 are opened read-only: on PostgreSQL each statement runs in a transaction begun
@@ -7,6 +7,9 @@ server and no session state is left behind (PgBouncer in transaction mode is
 safe); on SQLite the file is opened without creating it and with ``PRAGMA
 query_only``. The store never migrates (``auto_migrate`` off).
 One connection serves every request, one request at a time.
+
+(What operators do through the page is written through a store of its own:
+see :mod:`crontabber.web.acting`.)
 
 What goes wrong is told in words that name no URL, host or user: the page is
 for anyone who may see the jobs, not necessarily their database.
@@ -28,7 +31,7 @@ from crontabber.db.url import DatabaseURL
 from crontabber.errors import CannotReach, StateStoreError
 from crontabber.store import open_store
 from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
-from crontabber.store.records import LogCounts, LogPage, Snapshot
+from crontabber.store.records import AuditEntry, LogCounts, LogPage, Snapshot
 
 T = TypeVar("T")
 READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)
@@ -132,6 +135,9 @@ class Reader:
 
     def log_page(self, app_name: str, *, offset: int, limit: int) -> LogPage:
         return self._read(lambda: self.store.read_log_page(app_name, offset=offset, limit=limit))
+
+    def audit_log(self, app_name: str, *, limit: int) -> list[AuditEntry]:
+        return self._read(lambda: self.store.read_audit_log(app_name, limit=limit))
 
     def log_counts(self) -> dict[str, LogCounts]:
         return self._read(self.store.read_log_counts)

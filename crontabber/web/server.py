@@ -118,7 +118,11 @@ def serve(
         refresh_seconds=refresh_seconds,
     )
     running = start_server(app, host, port)
-    log.info("serving the status page on %s/ (read-only)", running.url)
+    log.info(
+        "serving the status page on %s/ (%s)",
+        running.url,
+        "operators may act with the token" if auth_token else "read-only",
+    )
     print(f"crontabber: serving the status page on {running.url}/", flush=True)
     stopping = threading.Event()
     previous: dict[int, Any] = {}

@@ -18,7 +18,7 @@ from crontabber.jobs.spec import JobSpec
 from crontabber.record import record
 from crontabber.run.runner import unmet_dependency
 from crontabber.status import JobListing, list_jobs
-from crontabber.store.records import JobState, LogCounts, Snapshot
+from crontabber.store.records import JobState, LogCounts, Pause, Snapshot
 
 LATE_AFTER = dt.timedelta(minutes=15)  # a job this long past its next run, not running, is late
 
@@ -57,6 +57,27 @@ class JobRow:
         return self.listing.state
 
     @property
+    def pause(self) -> Pause | None:
+        """The operator's pause in force, if any: no host runs the job meanwhile."""
+        return self.listing.pause
+
+    @property
+    def run_now_asked(self) -> dt.datetime | None:
+        """When an operator asked for a run that no host has started yet."""
+        state = self.state
+        if state is None or state.run_now is None or state.ongoing is not None:
+            return None
+        return state.run_now
+
+    @property
+    def cancel_asked(self) -> dt.datetime | None:
+        """When an operator asked the running job's holder to stop it."""
+        state = self.state
+        if state is None or state.ongoing is None:
+            return None
+        return state.cancel_requested
+
+    @property
     def schedule_text(self) -> str:
         return schedule_text(self.listing.spec)
 
@@ -82,16 +103,19 @@ def job_rows(
 ) -> list[JobRow]:
     """Every job in dependency order (as given, if the graph is broken) with its verdict."""
     try:
-        listings = list_jobs(specs, snapshot.states)
+        listings = list_jobs(specs, snapshot.states, snapshot.paused)
     except ConfigError:
-        listings = [JobListing(spec, snapshot.states.get(spec.app_name)) for spec in specs]
+        listings = [
+            JobListing(spec, snapshot.states.get(spec.app_name), snapshot.paused.get(spec.app_name))
+            for spec in specs
+        ]
     return [row_for(listing, snapshot, late_after) for listing in listings]
 
 
 def row_for(listing: JobListing, snapshot: Snapshot, late_after: dt.timedelta) -> JobRow:
     now, state = snapshot.now, listing.state
     next_run = listing.next_run(now)
-    held_by = unmet_dependency(listing.spec, snapshot.states, now)
+    held_by = unmet_dependency(listing.spec, snapshot.states, now, snapshot.paused)
     detail = ""
     if state is not None and state.ongoing is not None:
         status = Status.RUNNING
@@ -109,7 +133,9 @@ def row_for(listing: JobListing, snapshot: Snapshot, late_after: dt.timedelta) -
     else:
         status = Status.OK
     recorded = state is not None and state.next_run is not None  # else: first due at next_run
-    late = recorded and status is not Status.RUNNING and now - next_run > late_after
+    # Not late while paused: an operator chose that it waits (the pause says why).
+    waiting = status is Status.RUNNING or listing.pause is not None
+    late = recorded and not waiting and now - next_run > late_after
     return JobRow(
         listing,
         status,
@@ -127,13 +153,15 @@ class Summary:
     counts: dict[Status, int]
     late: int
     total: int
+    paused: int = 0
 
 
 def summarise(rows: Sequence[JobRow]) -> Summary:
     counts = dict.fromkeys(Status, 0)
     for row in rows:
         counts[row.status] += 1
-    return Summary(counts, sum(row.late for row in rows), len(rows))
+    paused = sum(row.pause is not None for row in rows)
+    return Summary(counts, sum(row.late for row in rows), len(rows), paused)
 
 
 def ago(value: dt.datetime, now: dt.datetime) -> str:
@@ -201,6 +229,14 @@ def cron_in_words(expression: str, zone: str) -> str:
         if anyday and weekday == "*" and hour == "*" and minute.isdigit():
             return f"every hour at minute {int(minute)}"
     return f"when cron({expression}) matches in {zone}"
+
+
+def pause_words(pause: Pause) -> str:
+    """``until 2026-12-05 06:00 UTC, by alice@host (command line): why``, or
+    ``until resumed, by ...``: the pause as the page shows it after "paused"."""
+    until = f"until {pause.until:%Y-%m-%d %H:%M} UTC" if pause.until else "until resumed"
+    by = f", by {pause.actor}" if pause.actor else ""
+    return f"{until}{by}" + (f": {pause.reason}" if pause.reason else "")
 
 
 def log_counts_for(counts: dict[str, LogCounts], app_name: str) -> LogCounts:

@@ -2,7 +2,9 @@
 
 It loads without console errors, marks a failing job visibly, expands a
 traceback in place, draws a job's history, shows a change in the database
-without a reload, and reads on a phone. Screenshots go to .ci-artifacts/.
+without a reload, and reads on a phone. With a token, an operator pauses,
+resumes and asks for a run through the job page's forms; without one, the
+page offers no forms. Screenshots go to .ci-artifacts/.
 Without chromium and chromedriver the test skips, except under CI=true, where
 it fails (.ci/run installs them).
 """
@@ -92,6 +94,23 @@ def served(pg_store: StateStore) -> Iterator[tuple[str, list[JobSpec]]]:
         server.stop()
 
 
+TOKEN = "t0ken-for-the-browser"
+
+
+@pytest.fixture
+def served_with_token(pg_store: StateStore) -> Iterator[tuple[str, list[JobSpec]]]:
+    """The page with a token, served on 127.0.0.1; its URL carries the token as the
+    password of basic authentication, as an operator's browser would send it."""
+    specs = job_specs()
+    populate(pg_store, specs)
+    app = web.create_app(pg_store.url.text, specs, auth_token=TOKEN, refresh_seconds=1)
+    server = web.start_server(app, "127.0.0.1", 0)
+    try:
+        yield server.url.replace("http://", f"http://operator:{TOKEN}@"), specs
+    finally:
+        server.stop()
+
+
 def console_errors(driver: Any) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -171,6 +190,7 @@ def a_jobs_history_is_charted(browser: Any, url: str) -> None:
     browser.get(url + "/jobs/extract")
     points = browser.find_elements(By.CSS_SELECTOR, "svg.chart .point")
     assert len(points) == 5 and all(point.is_displayed() for point in points)
+    assert browser.find_elements(By.TAG_NAME, "form") == []  # no token: nothing to act with
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").size["height"] > 50
     assert console_errors(browser) == []
     screenshot(browser, "job-history")
@@ -188,3 +208,83 @@ def it_reads_on_a_phone(browser: Any, wait: Any, url: str) -> None:
     assert browser.find_element(By.CSS_SELECTOR, "thead").is_displayed() is False
     screenshot(browser, "phone")
     assert console_errors(browser) == []
+
+
+def test_acting_from_the_job_page_in_a_browser(
+    browser: Any, served_with_token: tuple[str, list[JobSpec]], pg_store: StateStore
+) -> None:
+    """Pause (with a reason, confirmed), see it paused and audited; resume; run now."""
+    from selenium.webdriver.common.by import By
+
+    url, _ = served_with_token
+    browser.get(url + "/jobs/load")
+    assert browser.find_element(By.CSS_SELECTOR, "h1 .job-name").text == "load"
+    assert not browser.find_elements(By.CSS_SELECTOR, ".badge-paused")
+    pause = act_form(browser, "pause")
+    pause.find_element(By.NAME, "reason").send_keys("bad input upstream")
+    pause.find_element(By.NAME, "until").send_keys("2h")
+    # Not confirmed: the browser keeps the form (the box is required), nothing is done.
+    pause.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert browser.execute_script("return arguments[0].checkValidity();", pause) is False
+    assert pg_store.read_snapshot().paused == {}
+    submit(pause)
+    said = browser.find_element(By.CSS_SELECTOR, ".said")
+    assert "said-done" in said.get_attribute("class")
+    assert said.text.startswith("paused load until ") and said.text.endswith("(bad input upstream)")
+    assert browser.find_element(By.CSS_SELECTOR, "h1 .badge-paused").text == "paused"
+    assert "bad input upstream" in browser.find_element(By.CSS_SELECTOR, "dd.paused").text
+    (row,) = browser.find_elements(By.CSS_SELECTOR, "tr.audit-row")
+    assert row.get_attribute("data-action") == "pause"
+    assert row.find_element(By.CSS_SELECTOR, ".actor").text == (
+        "operator@127.0.0.1 (web, page session)"
+    )
+    assert pg_store.read_snapshot().paused["load"].reason == "bad input upstream"
+    assert console_errors(browser) == []
+    screenshot(browser, "job-paused")
+
+    submit(act_form(browser, "resume"))
+    assert browser.find_element(By.CSS_SELECTOR, ".said").text == "resumed load"
+    assert not browser.find_elements(By.CSS_SELECTOR, ".badge-paused")
+    assert "load" not in pg_store.read_snapshot().paused
+
+    submit(act_form(browser, "run-now"))
+    assert "said-done" in browser.find_element(By.CSS_SELECTOR, ".said").get_attribute("class")
+    assert browser.find_elements(By.CSS_SELECTOR, "dd.run-now-asked")
+    assert pg_store.read_snapshot().states["load"].run_now is not None
+    actions = [
+        row.get_attribute("data-action")
+        for row in browser.find_elements(By.CSS_SELECTOR, "tr.audit-row")
+    ]
+    assert actions == ["run-now", "resume", "pause"]  # newest first
+    # The index shows the asked-for run.
+    browser.get(url + "/")
+    row = browser.find_element(By.XPATH, '//tr[.//a[text()="load"]]')
+    assert "run now asked" in row.text
+    assert console_errors(browser) == []
+
+
+def act_form(browser: Any, action: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, f'form.act-form[data-action="{action}"]')
+
+
+def submit(form: Any) -> None:
+    """Tick the form's box, send it, and wait for the page it comes back to."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = form.parent
+    driver.execute_script("window.crontabberOldPage = true;")
+    form.find_element(By.NAME, "confirm").click()
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def new_page(d: Any) -> bool:
+        return d.execute_script(
+            "return !window.crontabberOldPage && document.readyState === 'complete' "
+            "&& document.querySelector('.said') !== null;"
+        )
+
+    # While the page changes, chromedriver may say anything about the old one.
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(new_page)
