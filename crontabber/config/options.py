@@ -203,7 +203,6 @@ OPTIONS = (
         "required to serve beyond loopback",
         secret=True,
     ),
-    # [notify]: where events go (crontabber.notify); nothing is sent while all are empty.
     Option(
         "notify.webhook_url",
         "",
@@ -223,6 +222,7 @@ OPTIONS = (
     Option("notify.late_after", 300.0, "float", "seconds due and not started: late"),
     Option("notify.stuck_after", 0.0, "float", "seconds running: stuck (0: past max_runtime)"),
     Option("notify.tick_ping_url", "", "text", "a URL called after every tick", secret=True),
+    Option("notify.timeout", 10.0, "float", "seconds a delivery or a ping may take"),
     Option(
         "daemon.poll_seconds",
         10.0,

@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crontabber")
 
-DELIVER_BATCH = 10  # notifications claimed at a time
-DELIVERY_LEASE = dt.timedelta(seconds=60)  # a claimed notification's lease
+DELIVER_BATCH = 1  # notifications claimed at a time: each under a lease of its own
 FIRST_RETRY = 5.0  # seconds before the first retry of a delivery; doubles, at most:
 LAST_RETRY = 3600.0
 
@@ -57,6 +56,9 @@ class Notifier:
         self.deliver_for = deliver_for
         self._clock = clock
         self._seen: set[tuple[str, str, dt.datetime]] = set()  # recorded by this process
+        # How long a claimed notification is this host's: past that (its sender died,
+        # or hangs) another host sends it. Longer than a delivery may take.
+        self.lease = dt.timedelta(seconds=3 * settings.timeout + 5)
 
     # --- events -------------------------------------------------------------------------
 
@@ -122,7 +124,7 @@ class Notifier:
         sent, until = 0, self._clock() + self.deliver_for
         while self._clock() < until:
             try:
-                batch = self.store.claim_notifications(batch=DELIVER_BATCH, lease=DELIVERY_LEASE)
+                batch = self.store.claim_notifications(batch=DELIVER_BATCH, lease=self.lease)
             except CrontabberError as exc:
                 log.warning("notify: cannot claim notifications: %s", exc)
                 return sent
