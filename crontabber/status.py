@@ -20,6 +20,10 @@ from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.record import record
 from crontabber.store.records import JobState, LogEntry, Pause
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from crontabber.store.outbox import Notification
+
 
 def find_job(specs: Sequence[JobSpec], name: str) -> JobSpec:
     """The job whose app name or ``module.ClassName`` is ``name``."""
@@ -56,6 +60,7 @@ class JobListing:
     spec: JobSpec
     state: JobState | None
     pause: Pause | None = None  # the pause in force, if any
+    events: tuple[Notification, ...] = ()  # its recent notifications, newest first
 
     @property
     def health(self) -> Health:
@@ -132,6 +137,8 @@ class JobListing:
             ),
             "run_now_asked": iso(state.run_now),
             "cancel_asked": iso(state.cancel_requested),
+            "policy": policy_dict(self.spec),
+            "events": [event_dict(event) for event in self.events],
         }
 
 
@@ -139,14 +146,53 @@ def list_jobs(
     specs: Sequence[JobSpec],
     states: dict[str, JobState],
     paused: Mapping[str, Pause] | None = None,
+    events: Sequence[Notification] = (),
 ) -> list[JobListing]:
-    """Every configured job, in dependency order, with its state (None: never ran) and
-    its pause, if one is in force."""
+    """Every configured job, in dependency order, with its state (None: never ran),
+    its pause, if one is in force, and its notifications among ``events``."""
     paused = paused or {}
+    by_job: dict[str, list[Notification]] = {}
+    for event in events:
+        by_job.setdefault(event.app_name, []).append(event)
     return [
-        JobListing(spec, states.get(spec.app_name), paused.get(spec.app_name))
+        JobListing(
+            spec,
+            states.get(spec.app_name),
+            paused.get(spec.app_name),
+            tuple(by_job.get(spec.app_name, ())),
+        )
         for spec in order_jobs(specs)
     ]
+
+
+def policy_dict(spec: JobSpec) -> dict[str, object]:
+    """A job's policies, JSON-ready (a ping URL only as whether there is one: it is a
+    secret)."""
+    policy = spec.policy
+    return {
+        "error_retry_time": policy.error_retry_time,
+        "error_retry_backoff": policy.error_retry_backoff,
+        "max_error_retry_time": policy.max_error_retry_time,
+        "max_consecutive_failures": policy.max_consecutive_failures,
+        "jitter_seconds": policy.jitter_seconds,
+        "exclude": policy.exclude.text if policy.exclude is not None else None,
+        "ping": bool(policy.ping_url),
+    }
+
+
+def event_dict(event: Notification) -> dict[str, object]:
+    """A notification, JSON-ready."""
+    return {
+        "id": event.id,
+        "event": event.kind,
+        "about": _iso(event.about),
+        "sink": event.sink,
+        "status": event.status,
+        "attempts": event.attempts,
+        "sent": _iso(event.sent),
+        "delivery_error": event.delivery_error,
+        "text": event.text,
+    }
 
 
 def audit_ghosts(specs: Sequence[JobSpec], states: dict[str, JobState]) -> list[str]:

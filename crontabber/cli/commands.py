@@ -27,6 +27,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 HISTORY_RUNS = 20  # runs --history shows
 AUDIT_ROWS = 100  # rows --audit-log shows
+EVENT_ROWS = 200  # the newest notifications --list-jobs --json shows, with their jobs
 CONFIGTEST_MAX = 125
 DAEMON_FLAG = "--daemon"
 
@@ -203,7 +204,8 @@ def list_jobs(settings: Settings, store: StateStore) -> int:
     from crontabber.cli import printers
 
     snapshot = store.read_snapshot()
-    listings = status.list_jobs(settings.specs, snapshot.states, snapshot.paused)
+    events = store.read_notifications(limit=EVENT_ROWS) if settings.command.json else ()
+    listings = status.list_jobs(settings.specs, snapshot.states, snapshot.paused, events)
     if settings.command.json:
         sys.stdout.write(printers.listing_json(listings))
     else:

@@ -42,7 +42,8 @@ from crontabber.web.reader import Reader, Unavailable, read_only_store
 from crontabber.web.views import LATE_AFTER, Status, ago, job_rows, pause_words, summarise
 
 GRAPH_INLINE_MAX = 100  # more jobs than this: the graph has a page of its own
-AUDIT_ROWS = 20  # of a job's audit log, on its page
+AUDIT_ROWS = 20  # of a job's audit log, and of its notifications, on its page
+EVENT_ROWS = 200  # the newest notifications /api/jobs gives, with their jobs
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
 log = logging.getLogger("crontabber.web")
@@ -266,6 +267,7 @@ class StatusApp:
         snapshot = self.reader.snapshot()
         log_page = self.reader.log_page(spec.app_name, offset=(page - 1) * per_page, limit=per_page)
         audit = self.reader.audit_log(spec.app_name, limit=AUDIT_ROWS)
+        events = self.reader.notifications(spec.app_name, limit=AUDIT_ROWS)
         (row,) = job_rows([spec], snapshot, late_after=self.late_after)
         csrf_token, headers, said = "", [], None
         if self.guard.acting:
@@ -285,6 +287,7 @@ class StatusApp:
             chart=svg.history_svg(log_page.entries),
             audit=audit,
             audit_limit=AUDIT_ROWS,
+            events=events,
             acting=self.guard.acting,
             csrf_token=csrf_token,
             said=said,
@@ -321,7 +324,8 @@ class StatusApp:
 
     def api_jobs(self, request: Request) -> Response:
         snapshot = self.reader.snapshot()
-        rows = job_rows(self.specs, snapshot, late_after=self.late_after)
+        events = self.reader.notifications(limit=EVENT_ROWS)
+        rows = job_rows(self.specs, snapshot, late_after=self.late_after, events=events)
         return json_response(
             {"now": snapshot.now.isoformat(), "jobs": [row.as_dict() for row in rows]}
         )
@@ -354,7 +358,9 @@ class StatusApp:
         )
 
     def metrics(self, request: Request) -> Response:
-        collector = metrics.JobsCollector(self.specs, self.reader.snapshot_and_counts)
+        collector = metrics.JobsCollector(
+            self.specs, self.reader.snapshot_and_counts, self.reader.notification_counts
+        )
         body, content_type = metrics.exposition(collector, request.environ.get("HTTP_ACCEPT", ""))
         return Response(body, content_type)
 

@@ -33,9 +33,11 @@ class JobsCollector(Collector):
         self,
         specs: Sequence[JobSpec],
         read: Callable[[], tuple[Snapshot, dict[str, LogCounts]]],
+        read_notifications: Callable[[], dict[tuple[str, str], int]] | None = None,
     ) -> None:
         self.specs = specs
         self.read = read
+        self.read_notifications = read_notifications
 
     def describe(self) -> list[Metric]:
         return []  # read only when scraped: registering must not touch the database
@@ -53,6 +55,20 @@ class JobsCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from job_metrics(self.specs, snapshot, counts)
+        if self.read_notifications is not None:
+            yield from notification_metrics(self.read_notifications())
+
+
+def notification_metrics(counts: dict[tuple[str, str], int]) -> Iterator[Metric]:
+    """The outbox by kind and status: pending, sent, and failed (given up) deliveries."""
+    notifications = GaugeMetricFamily(
+        "crontabber_notifications",
+        "notifications in the outbox by event kind and status (pending, sent, failed)",
+        labels=["kind", "status"],
+    )
+    for (kind, status), count in sorted(counts.items()):
+        notifications.add_metric([kind, status], count)
+    yield notifications
 
 
 def job_metrics(

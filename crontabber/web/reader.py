@@ -31,6 +31,7 @@ from crontabber.db.url import DatabaseURL
 from crontabber.errors import CannotReach, StateStoreError
 from crontabber.store import open_store
 from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
+from crontabber.store.outbox import Notification
 from crontabber.store.records import AuditEntry, LogCounts, LogPage, Snapshot
 
 T = TypeVar("T")
@@ -138,6 +139,12 @@ class Reader:
 
     def audit_log(self, app_name: str, *, limit: int) -> list[AuditEntry]:
         return self._read(lambda: self.store.read_audit_log(app_name, limit=limit))
+
+    def notifications(self, app_name: str | None = None, *, limit: int) -> list[Notification]:
+        return self._read(lambda: self.store.read_notifications(app_name, limit=limit))
+
+    def notification_counts(self) -> dict[tuple[str, str], int]:
+        return self._read(self.store.count_notifications)
 
     def log_counts(self) -> dict[str, LogCounts]:
         return self._read(self.store.read_log_counts)

@@ -20,6 +20,10 @@ from crontabber.run.runner import unmet_dependency
 from crontabber.status import JobListing, list_jobs
 from crontabber.store.records import JobState, LogCounts, Pause, Snapshot
 
+TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
+if TYPE_CHECKING:
+    from crontabber.store.outbox import Notification
+
 LATE_AFTER = dt.timedelta(minutes=15)  # a job this long past its next run, not running, is late
 
 
@@ -99,11 +103,16 @@ class JobRow:
 
 
 def job_rows(
-    specs: Sequence[JobSpec], snapshot: Snapshot, *, late_after: dt.timedelta = LATE_AFTER
+    specs: Sequence[JobSpec],
+    snapshot: Snapshot,
+    *,
+    late_after: dt.timedelta = LATE_AFTER,
+    events: Sequence[Notification] = (),
 ) -> list[JobRow]:
-    """Every job in dependency order (as given, if the graph is broken) with its verdict."""
+    """Every job in dependency order (as given, if the graph is broken) with its verdict
+    (and its notifications among ``events``)."""
     try:
-        listings = list_jobs(specs, snapshot.states, snapshot.paused)
+        listings = list_jobs(specs, snapshot.states, snapshot.paused, events)
     except ConfigError:
         listings = [
             JobListing(spec, snapshot.states.get(spec.app_name), snapshot.paused.get(spec.app_name))
