@@ -39,7 +39,7 @@ setup(
         "prometheus_client>=0.17",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11"],
+        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11", "aiosmtpd>=1.4"],
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[
