@@ -97,7 +97,8 @@ class Notifier:
             quiet = None if first else dt.timedelta(seconds=self.settings.repeat_after)
             self._record(spec.app_name, "failed", started, failure, quiet=quiet)
         if paused:
-            self._record(spec.app_name, "auto_paused", started, failure)
+            failures = after.error_count if after is not None else 0
+            self._record(spec.app_name, "auto_paused", started, failure, failures=failures)
         url = spec.policy.ping_url
         if url:
             self._ping(url, "" if error is None else "/fail", spec.app_name)
@@ -188,6 +189,7 @@ class Notifier:
         error: str | None = None,
         *,
         quiet: dt.timedelta | None = None,
+        failures: int = 0,
     ) -> None:
         sinks = self.settings.sinks
         key = (app_name, kind, about)
@@ -196,7 +198,7 @@ class Notifier:
         from crontabber.notify.send import payload_text
 
         when = f"{about.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
-        text = payload_text(kind, app_name, self.host, when, error)
+        text = payload_text(kind, app_name, self.host, when, error, failures=failures)
         try:
             recorded = self.store.record_event(
                 app_name,

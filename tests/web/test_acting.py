@@ -7,16 +7,13 @@ signed results; and what the page shows of pauses, asked-for runs and past runs.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote_to_bytes, urlencode, urlsplit
-from wsgiref.util import setup_testing_defaults
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,6 +27,7 @@ from crontabber.web.app import StatusApp
 
 from ..helpers.apps import HOSTILE_NAME, job_specs, populate
 from ..helpers.specs import make_spec
+from ..helpers.wsgi import Reply, call
 
 TOKEN = "t0ken-for-the-tests"
 BEARER = {"AUTHORIZATION": f"Bearer {TOKEN}"}
@@ -38,53 +36,6 @@ BY_SCRIPT = "127.0.0.1 (web, bearer token)"
 BY_PAGE = "alice@127.0.0.1 (web, page session)"
 FORM = "application/x-www-form-urlencoded"
 HOSTILE_REASON = '<script>alert("reason")</script> & <b>why</b>'
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-    def json(self) -> dict[str, object]:
-        assert self.headers["Content-Type"] == "application/json", self.body
-        return json.loads(self.body)
-
-
-def call(
-    app: StatusApp,
-    path: str,
-    *,
-    method: str = "GET",
-    body: bytes = b"",
-    content_type: str = "",
-    scheme: str = "http",
-    **headers: str,
-) -> Reply:
-    """One request straight through the WSGI callable, from 127.0.0.1."""
-    path, _, query = path.partition("?")
-    environ: dict[str, object] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),  # as a server decodes it
-        "QUERY_STRING": query,
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": scheme,
-    }
-    if body:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    if content_type:
-        environ["CONTENT_TYPE"] = content_type
-    environ.update({f"HTTP_{name.upper()}": value for name, value in headers.items()})
-    setup_testing_defaults(environ)
-    answer: dict[str, object] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        answer["status"] = int(status.split(maxsplit=1)[0])
-        answer["headers"] = dict(response_headers)
-
-    text = b"".join(app(environ, start_response)).decode("utf-8")
-    return Reply(answer["status"], answer["headers"], text)  # type: ignore[arg-type]
 
 
 def post_json(app: StatusApp, path: str, data: object = None, **headers: str) -> Reply:

@@ -17,7 +17,7 @@ from crontabber.store import StateStore
 from crontabber.web.app import StatusApp
 
 from ..helpers.specs import at, make_spec
-from .test_acting import call
+from ..helpers.wsgi import call
 
 
 class Nightly(App):
