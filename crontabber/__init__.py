@@ -26,7 +26,7 @@ not at all):
 .. tick-modules
 
     crontabber
-    crontabber.cli, .cli.commands, .cli.entry
+    crontabber.cli, .cli.commands, .cli.entry, .cli.operating
     crontabber.config, .config.configman_compat, .config.configman_edge,
         .config.job_config, .config.jobs_option, .config.options,
         .config.plain, .config.settings, .config.state_database

@@ -25,8 +25,7 @@ if TYPE_CHECKING:  # the CLI imports these lazily, to start fast
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-HISTORY_RUNS = 20  # runs --history shows
-AUDIT_ROWS = 100  # rows --audit-log shows
+DELIVER_EVERY = 30.0  # seconds between a --serve's deliveries of pending notifications
 EVENT_ROWS = 200  # the newest notifications --list-jobs --json shows, with their jobs
 CONFIGTEST_MAX = 125
 DAEMON_FLAG = "--daemon"
@@ -185,9 +184,27 @@ def web_app(settings: Settings) -> Any:
 
 
 def serve(settings: Settings) -> int:
-    """``--serve``: the status page, JSON API and metrics, until stopped."""
+    """``--serve``: the status page, JSON API and metrics, until stopped; with
+    ``[notify]``, it delivers pending notifications every half minute too."""
     from crontabber import web
 
+    every, store = None, None
+    if settings.notify is not None and settings.notify.sinks:
+        from crontabber.notify.watch import Notifier
+        from crontabber.store import open_store
+        from crontabber.store.records import Holder
+
+        store = open_store(settings.database_url, auto_migrate=False)
+        host = Holder.this_process(settings.host_name or None).host
+        every = (DELIVER_EVERY, Notifier(store, settings.notify, host=host).deliver)
+    try:
+        return _serve(settings, web, every)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _serve(settings: Settings, web: Any, every: Any) -> int:
     return web.serve(
         settings.database_url,
         settings.specs,
@@ -196,6 +213,7 @@ def serve(settings: Settings) -> int:
         auth_token=settings.web_auth_token,
         max_ongoing_age=settings.max_ongoing_age,
         problems=[problem.message for problem in settings.problems],
+        every=every,
     )
 
 
@@ -227,72 +245,6 @@ def reset_job(settings: Settings, store: StateStore) -> int:
         reason=settings.command.reason,
     )
     print(result.message)
-    return EXIT_OK
-
-
-def _act(settings: Settings, store: StateStore, action: str, **extra: Any) -> int:
-    """An operator's action on the job the command names, said in one line."""
-    from crontabber import actions
-
-    command = settings.command
-    result = getattr(actions, action)(
-        store,
-        settings.specs,
-        command.argument,
-        actor=actions.command_line_actor(),
-        reason=command.reason,
-        **extra,
-    )
-    print(result.message)
-    return EXIT_OK
-
-
-def pause(settings: Settings, store: StateStore) -> int:
-    return _act(settings, store, "pause_job", until=settings.command.until)
-
-
-def resume(settings: Settings, store: StateStore) -> int:
-    return _act(settings, store, "resume_job")
-
-
-def run_now(settings: Settings, store: StateStore) -> int:
-    return _act(settings, store, "run_now")
-
-
-def cancel(settings: Settings, store: StateStore) -> int:
-    return _act(settings, store, "cancel_run")
-
-
-def history(settings: Settings, store: StateStore) -> int:
-    """``--history NAME``: the job's last runs, newest first."""
-    from crontabber.cli import printers
-    from crontabber.status import find_job
-
-    name = settings.command.argument
-    try:
-        app_name = find_job(settings.specs, name).app_name
-    except CrontabberError:
-        if name not in store.load_states():
-            raise
-        app_name = name  # a ghost's runs
-    store.ensure_schema()
-    page = store.read_log_page(app_name, limit=HISTORY_RUNS)
-    if settings.command.json:
-        sys.stdout.write(printers.history_json(page.entries))
-    else:
-        sys.stdout.write(printers.history_text(app_name, page))
-    return EXIT_OK
-
-
-def audit_log(settings: Settings, store: StateStore) -> int:
-    """``--audit-log``: who did what, newest first."""
-    from crontabber.cli import printers
-
-    entries = store.read_audit_log(limit=AUDIT_ROWS)
-    if settings.command.json:
-        sys.stdout.write(printers.audit_json(entries))
-    else:
-        sys.stdout.write(printers.audit_text(entries))
     return EXIT_OK
 
 

@@ -13,7 +13,8 @@ import ipaddress
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cheroot import wsgi
@@ -104,10 +105,12 @@ def serve(
     max_ongoing_age: dt.timedelta = DEFAULT_MAX_AGE,
     problems: Sequence[str] = (),
     refresh_seconds: float = 10,
+    every: tuple[float, Callable[[], object]] | None = None,
 ) -> int:
     """Serve the status page of ``specs`` read from ``database_url`` until SIGTERM or
     SIGINT (Ctrl-C); returns the exit status, 0. Raises WebConfigError (one line)
-    for a host it may not bind without a token, or a port it cannot have."""
+    for a host it may not bind without a token, or a port it cannot have.
+    ``every``: (seconds, work) to do that often meanwhile (delivering notifications)."""
     check_bind(host, auth_token)
     app = create_app(
         database_url,
@@ -129,10 +132,14 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda *_: stopping.set())
+    due = time.monotonic()
     try:
         while not stopping.wait(1.0):
             if not running.thread.is_alive():
                 break
+            if every is not None and time.monotonic() >= due:
+                due = time.monotonic() + every[0]
+                every[1]()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

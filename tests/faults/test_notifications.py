@@ -171,3 +171,34 @@ def test_the_webhook_urls_secret_is_never_printed(project: Path, pg_url: str) ->
         assert "given up" in outputs[0]
     for output in outputs:
         assert SECRET not in output and "XXXXtoken" not in output, output
+
+
+def test_the_status_page_delivers_pending_events_too(project: Path, pg_url: str) -> None:
+    from crontabber.store import open_store
+
+    from ..helpers.specs import at
+
+    with receiver() as hook:
+        config = config_for(project, pg_url, hook, "notejobs.Flaky|1h")
+        crontabber(config, project, "--migrate")
+        store = open_store(pg_url)
+        try:
+            store.record_event(
+                "flaky",
+                "late",
+                at("2026-12-06 03:00"),
+                sinks=("webhook",),
+                host="gone",
+                text="crontabber: flaky is late",
+            )
+        finally:
+            store.close()
+        page = start_crontabber(config, project, "--serve", "--web.port=0")
+        try:
+            wait_until(
+                lambda: hook.events("late"), "the page delivered it", timeout=20, process=page
+            )
+        finally:
+            stop(page)
+        [late] = hook.events("late")
+    assert late["host"] == "gone" and late["text"] == "crontabber: flaky is late"
