@@ -12,6 +12,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from crontabber.cli.operating import (  # noqa: F401 (the operators' commands, for COMMAND_OPTIONS)
+    audit_log,
+    cancel,
+    history,
+    pause,
+    resume,
+    run_now,
+)
 from crontabber.errors import ConfigError, CrontabberError
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
