@@ -147,3 +147,15 @@ def test_classes_keep_the_names_dump_conf_and_the_log_write(dotted: str) -> None
     module, _, name = dotted.rpartition(".")
     found = getattr(importlib.import_module(module), name)
     assert f"{found.__module__}.{found.__qualname__}" == dotted
+
+
+def test_every_command_switch_names_a_function_of_the_commands_module() -> None:
+    from crontabber.cli import commands
+    from crontabber.config.options import COMMAND_SWITCHES
+
+    missing = [
+        switch.handler
+        for switch in COMMAND_SWITCHES.values()
+        if not callable(getattr(commands, switch.handler or "", None))
+    ]
+    assert missing == []
