@@ -116,6 +116,17 @@ def configured(specs: Sequence[JobSpec], name: str, store: StateStore, doing: st
         raise
 
 
+def job_or_ghost(store: StateStore, specs: Sequence[JobSpec], name: str) -> str:
+    """The app name of the configured job ``name`` names, or ``name`` itself when it is
+    a ghost's (only the state table knows it); an unknown name is refused."""
+    try:
+        return find_job(specs, name).app_name
+    except UnknownJob:
+        if name not in store.load_states():
+            raise
+        return name
+
+
 def pause_job(
     store: StateStore,
     specs: Sequence[JobSpec],
@@ -194,12 +205,7 @@ def cancel_run(
     """Ask the holder of a job's running claim, on whatever host, to stop the run: it
     does at its next heartbeat and records the run as cancelled."""
     reason = check_reason(reason)
-    try:
-        app_name = find_job(specs, name).app_name
-    except UnknownJob:
-        if name not in store.load_states():
-            raise
-        app_name = name  # a ghost still running somewhere
+    app_name = job_or_ghost(store, specs, name)  # a ghost may still run somewhere
     asked, state = store.cancel(app_name, actor=actor, reason=reason)
     if not asked:
         raise ActionRefused(f"{app_name} is not running: nothing to cancel")
@@ -227,12 +233,7 @@ def reset_job(
     a job only the state table still knows (see :func:`audit_ghosts`).
     """
     reason = check_reason(reason)
-    try:
-        app_name = find_job(specs, name).app_name
-    except UnknownJob:
-        if name not in store.load_states():
-            raise
-        app_name = name  # a ghost
+    app_name = job_or_ghost(store, specs, name)
     status, state = store.reset(app_name, force=force, actor=actor, reason=reason, action=action)
     if status is ResetStatus.ONGOING:
         assert state is not None

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from crontabber.errors import CrontabberError
-
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
     from typing import Any
@@ -59,16 +57,10 @@ def cancel(settings: Settings, store: StateStore) -> int:
 
 def history(settings: Settings, store: StateStore) -> int:
     """``--history NAME``: the job's last runs, newest first."""
+    from crontabber.actions import job_or_ghost
     from crontabber.cli import printers
-    from crontabber.status import find_job
 
-    name = settings.command.argument
-    try:
-        app_name = find_job(settings.specs, name).app_name
-    except CrontabberError:
-        if name not in store.load_states():
-            raise
-        app_name = name  # a ghost's runs
+    app_name = job_or_ghost(store, settings.specs, settings.command.argument)  # or a ghost's
     store.ensure_schema()
     page = store.read_log_page(app_name, limit=HISTORY_RUNS)
     if settings.command.json:

@@ -5,7 +5,6 @@ database going away and coming back; the token; serving in a process of its own.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -15,10 +14,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote_to_bytes
-from wsgiref.util import setup_testing_defaults
+from urllib.parse import quote
 
 import psycopg2
 import pytest
@@ -37,6 +34,7 @@ from crontabber.web.views import Status, schedule_in_words
 from ..helpers.apps import EXTRACT_RUNS, HOSTILE_ERROR, HOSTILE_NAME, Extract, job_specs, populate
 from ..helpers.command import crontabber_command, run_crontabber, write_config
 from ..helpers.specs import make_spec
+from ..helpers.wsgi import Reply, call
 
 UTC = dt.timezone.utc
 
@@ -53,32 +51,9 @@ EXPECTED = {
 }
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
 def get(app: StatusApp, path: str, *, method: str = "GET", **headers: str) -> Reply:
     """One request straight through the WSGI callable."""
-    path, _, query = path.partition("?")
-    environ: dict[str, object] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),  # as a server decodes it
-        "QUERY_STRING": query,
-        "wsgi.input": io.BytesIO(),
-    }
-    environ.update({f"HTTP_{name.upper()}": value for name, value in headers.items()})
-    setup_testing_defaults(environ)
-    answer: dict[str, object] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        answer["status"] = int(status.split(maxsplit=1)[0])
-        answer["headers"] = dict(response_headers)
-
-    body = b"".join(app(environ, start_response))
-    return Reply(answer["status"], answer["headers"], body.decode("utf-8"))  # type: ignore[arg-type]
+    return call(app, path, method=method, **headers)
 
 
 @pytest.fixture
