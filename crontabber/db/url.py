@@ -33,8 +33,9 @@ class DatabaseURL:
 def safe_url(url: object) -> str:
     """The URL with any password masked, fit for messages and logs, whatever its form.
 
-    A password in the user part and one in a ``password=`` query parameter are both
-    masked; a URL that cannot be read is not shown at all.
+    A password in the user part and every secret query parameter (libpq's
+    ``password`` and ``sslpassword``, and any whose name says password or secret)
+    are masked; a URL that cannot be read is not shown at all.
     """
     text = str(url)
     try:
@@ -45,14 +46,18 @@ def safe_url(url: object) -> str:
             user = credentials.split(":", 1)[0]
             netloc = f"{user}:***@{location}" if ":" in credentials else netloc
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if netloc == parts.netloc and not any(key.lower() == "password" for key, _ in pairs):
+        if netloc == parts.netloc and not any(_secret(key) for key, _ in pairs):
             return text  # nothing to hide: as written
-        query = "&".join(
-            f"{key}={'***' if key.lower() == 'password' else value}" for key, value in pairs
-        )
+        query = "&".join(f"{key}={'***' if _secret(key) else value}" for key, value in pairs)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "<unreadable database URL>"
+
+
+def _secret(parameter: str) -> bool:
+    """Whether a connection parameter holds a secret (libpq shows them as ``*``)."""
+    name = parameter.lower()
+    return "password" in name or "secret" in name
 
 
 def parse_url(text: str) -> DatabaseURL:

@@ -51,6 +51,8 @@ SECRET_URLS = [
     ("postgresql://ops@127.0.0.1:9/db?password=S3cretQ", 1, "cannot reach the state database"),
     ("postgresql://ops:S3cret@x@127.0.0.1:9/db", 1, "cannot reach the state database"),
     ("postgresql://ops:S3cret@127.0.0.1:59x9/db", 1, "its port is not a number"),
+    # libpq's other secret: the passphrase of the client's key
+    ("postgresql://ops@127.0.0.1:9/db?sslpassword=S3cretK", 1, "cannot reach the state database"),
 ]
 COMMANDS = [[], ["-l"], ["-l", "--json"], ["-n"], ["-r", "hello"], ["--migrate"]]
 COMMANDS += [["--audit-ghosts"], ["--graph"]]
