@@ -36,6 +36,12 @@ def _transport_class() -> type:
                 self.accepted += 1
 
         def on_dropped_event(self, reason: str) -> None:
+            if reason not in self.dropped:  # said once per reason, not once per event
+                log.warning(
+                    "a failure report could not be sent to Sentry (%s); reports are lost "
+                    "while it cannot take them",
+                    reason,
+                )
             self.dropped.append(reason)
 
     return RecordingTransport

@@ -97,6 +97,7 @@ def test_sentry_failing_never_breaks_a_run(tmp_path: Path, broken_sentry: FakeSe
     assert result.status == 0
     assert "boom failed" in result.stderr
     assert broken_sentry.bodies  # it was tried
+    assert "a failure report could not be sent to Sentry" in result.stderr
 
 
 def test_unreachable_sentry_never_breaks_a_run(tmp_path: Path) -> None:
@@ -104,6 +105,8 @@ def test_unreachable_sentry_never_breaks_a_run(tmp_path: Path) -> None:
     result = run_crontabber(f"--admin.conf={config}", cwd=tmp_path)
     assert result.status == 0
     assert "Traceback (most recent call last)" not in result.stderr.split("boom failed")[0]
+    said = [line for line in result.stderr.splitlines() if "could not be sent to Sentry" in line]
+    assert len(said) == 1 and "key@" not in said[0], result.stderr  # once, and no DSN
 
 
 def test_bad_dsn_is_logged_and_the_run_goes_on(tmp_path: Path) -> None:
