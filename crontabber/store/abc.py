@@ -161,7 +161,7 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
             return Claim(ClaimStatus.RECOVERED, state, abandoned=reason, recorded=recorded)
 
         try:
-            return self._retrying(f"claiming {app_name}", attempt)
+            return self._retrying(f"claiming {app_name}", attempt, holds=False)
         except LockNotAvailable:
             return Claim(ClaimStatus.LOCKED, None)
 

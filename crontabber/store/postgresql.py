@@ -107,7 +107,7 @@ class PostgresStore(StateStore):
             self._insert_missing(connection, candidates, params)
             return _next_claim(self._execute(connection, "claim_next", params), holder)
 
-        return self._retrying("claiming the next due job", attempt)
+        return self._retrying("claiming the next due job", attempt, holds=False)
 
     def finish_and_claim_next(
         self,

@@ -108,13 +108,23 @@ class Session:
             except driver_errors():
                 pass  # it is gone either way
 
-    def _retrying(self, what: str, operation: Callable[[Any], T], *, claimed: bool = True) -> T:
+    def _retrying(
+        self,
+        what: str,
+        operation: Callable[[Any], T],
+        *,
+        claimed: bool = True,
+        holds: bool | None = None,
+    ) -> T:
         """``operation(connection)``, retried on a new connection through transient
         trouble for ``retry_for``; other errors become one-line StateStoreErrors.
 
         A database that cannot be reached for the first read of a run is said at
-        once; once a run holds a claim, reaching it again is retried too.
+        once; once a run claims, reaching it again is retried too. ``holds``
+        (default: ``claimed``): whether a claim is held, so that a failure says it
+        will expire; a claim being made holds none yet.
         """
+        expires = EXPIRES if (claimed if holds is None else holds) else ""
         pauses = self.retry.pauses()
         while True:
             deadline: Deadline | None = None
@@ -131,7 +141,7 @@ class Session:
                 )
                 if not claimed:
                     raise CannotReach(unreachable) from error
-                failure: StateStoreError = CannotReach(f"{what} failed: {unreachable}{EXPIRES}")
+                failure: StateStoreError = CannotReach(f"{what} failed: {unreachable}{expires}")
                 pause = pauses.next()
             except LockNotAvailable:
                 raise
@@ -141,11 +151,10 @@ class Session:
                 with self._in_use:
                     self._close_quietly("_connection")
                 error = exc
-                consequence = EXPIRES if claimed else ""
                 said = describe_error(exc)
                 if deadline is not None and deadline.expired:
                     said = f"the state database did not answer within {deadline.seconds:g}s"
-                failure = StateStoreError(f"{what} failed: {said}{consequence}")
+                failure = StateStoreError(f"{what} failed: {said}{expires}")
                 pause = pauses.next() if self.retry.transient(exc) else None
             if pause is None:
                 raise failure from error

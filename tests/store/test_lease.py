@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -300,3 +302,28 @@ def test_a_timeline_not_yet_seen_counts_from_now_and_a_run_records_it(pg_store, 
     assert "held" not in pg_store.read_snapshot().abandoned  # a window (1 s) from then
     time.sleep(1.2)
     assert "held" in pg_store.read_snapshot().abandoned
+
+
+def test_a_claim_that_cannot_be_made_does_not_say_a_claim_will_expire(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    store = open_store(url, retry_for=dt.timedelta(seconds=0.5))
+    store.ensure_schema()
+    holder = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None, timeout=0.1)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the file
+        with pytest.raises(StateStoreError) as raised:
+            store.claim(
+                "job",
+                depends_on=(),
+                seen=None,
+                force=True,
+                lease=LeasePolicy(host="h"),
+                holder=Holder("h", 1),
+                retry_after=dt.timedelta(minutes=5),
+            )
+        assert str(raised.value).startswith("claiming job failed: ")
+        assert "claim will expire" not in str(raised.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
