@@ -14,7 +14,7 @@ import pytest
 
 from ..helpers.command import run_crontabber, start_crontabber, start_daemon, write_config
 from ..helpers.jobs import Job, noted, write_job_module
-from ..helpers.receiver import Receiver, receiver
+from ..helpers.receiver import Receiver, mailbox, receiver
 from ..helpers.waiting import wait_until
 
 SECRET = "T0000SECRET/B0000/XXXXtoken"
@@ -76,8 +76,15 @@ def stop(*processes: subprocess.Popen) -> None:
 
 
 def test_three_hosts_send_one_failed_and_one_recovered(project: Path, pg_url: str) -> None:
-    with receiver() as hook:
-        config = config_for(project, pg_url, hook, "notejobs.Flaky|1h")
+    with receiver() as hook, mailbox() as inbox:
+        mail = {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": inbox.port,
+            "smtp_starttls": "False",
+            "email_from": "crontabber@example.com",
+            "email_to": "ops@example.com",
+        }
+        config = config_for(project, pg_url, hook, "notejobs.Flaky|1h", **mail)
         crontabber(config, project, "--migrate")
         hosts = [start_daemon(config, project, f"host-{n}") for n in range(3)]
         try:
@@ -85,11 +92,14 @@ def test_three_hosts_send_one_failed_and_one_recovered(project: Path, pg_url: st
             wait_until(lambda: hook.events("failed"), "the failed event", timeout=15)
             (project / "fixed").write_text("")
             wait_until(lambda: hook.events("recovered"), "the recovered event", timeout=30)
+            wait_until(lambda: inbox.subjects("recovered"), "the recovered mail", timeout=15)
             time.sleep(2)  # every host ticks a few more times
         finally:
             stop(*hosts)
         [failed] = hook.events("failed")
         [recovered] = hook.events("recovered")
+        assert len(inbox.subjects("flaky failed on host-")) == 1, inbox.messages
+        assert len(inbox.subjects("flaky recovered")) == 1, inbox.messages
     assert failed["app_name"] == "flaky" and "RuntimeError: the disk is full" in failed["error"]
     assert failed["text"].startswith("crontabber: flaky failed on host-")
     assert recovered["id"] != failed["id"]

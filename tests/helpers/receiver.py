@@ -67,3 +67,40 @@ def receiver() -> Iterator[Receiver]:
         found.server.shutdown()
         found.server.server_close()
         thread.join(timeout=5)
+
+
+class Mailbox:
+    """What a local SMTP server (aiosmtpd) received: each message's subject and body."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        import email
+
+        message = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
+        self.messages.append((str(message["Subject"]), message.get_payload()))
+        return "250 OK"
+
+    def subjects(self, containing: str) -> list[str]:
+        return [subject for subject, _ in self.messages if containing in subject]
+
+
+@contextmanager
+def mailbox() -> Iterator[Mailbox]:
+    """aiosmtpd on 127.0.0.1, in a thread of its own (no STARTTLS, no login)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    found = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        found.port = probe.getsockname()[1]
+    controller = Controller(found, hostname="127.0.0.1", port=found.port)
+    controller.start()
+    try:
+        yield found
+    finally:
+        controller.stop()

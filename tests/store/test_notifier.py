@@ -100,3 +100,13 @@ def test_a_jobs_ping_url_hears_start_and_the_end(store: StateStore, hook: Receiv
     again(store)
     tick.run()
     assert hook.paths == ["/ping/abc/start", "/ping/abc/fail", "/ping/abc/start", "/ping/abc"]
+
+
+def test_the_tick_ping_is_called_after_every_tick(store: StateStore, hook: Receiver) -> None:
+    Flaky.failing = False
+    tick = runner(
+        store, hook, JobPolicy(), events=frozenset(), tick_ping_url=f"{hook.url}/tick/abc"
+    )
+    tick.run()
+    tick.run()  # nothing due: a tick all the same
+    assert hook.paths == ["/tick/abc", "/tick/abc"]

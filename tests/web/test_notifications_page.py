@@ -69,6 +69,7 @@ def test_the_job_page_lists_its_notifications_escaped(app: StatusApp) -> None:
     page = call(app, "/jobs/nightly").body
     assert page.count('class="event-row"') == 3
     assert "crontabber: nightly is late" in page and "<b>full</b>" not in page
+    assert "jitter up to 30s" in page and "RDATE:20261225" in page and "https://x/y" not in page
 
 
 def test_metrics_count_notifications_by_kind_and_status(app: StatusApp) -> None:
