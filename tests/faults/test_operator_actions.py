@@ -91,7 +91,9 @@ def test_a_paused_job_is_not_run_by_four_hosts_racing(project: Path, pg_url: str
     # The others ran all along, each due instant once: one run a second at most.
     assert RACE_SECONDS / 2 <= len(ticks) <= RACE_SECONDS + 2, len(ticks)
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
-    assert min(gaps) > 0.9, gaps
+    # Two runs of one due instant would start milliseconds apart; runs of successive
+    # instants are a second apart, less what a loaded machine delays one note by.
+    assert min(gaps) > 0.5, gaps
 
 
 def test_a_pause_ends_by_itself_at_its_until(project: Path, pg_url: str) -> None:
