@@ -3,12 +3,15 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 setup(
-    name="crontabber",
-    version="0.1.0",
+    # The import package and the command are crontabber; the distribution's name is its
+    # own, so that `pip install -U` never swaps in mozilla's Python 2 crontabber (0.18.1).
+    name="crontabber-ng",
+    version="1.0.0",
     description="A distributed cron job runner with database locking",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MPL-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.10",
     packages=[
         *find_packages(include=["crontabber", "crontabber.*"]),
@@ -43,7 +46,17 @@ setup(
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Console",
+        "Environment :: No Input/Output (Daemon)",
+        "Intended Audience :: System Administrators",
+        "Intended Audience :: Developers",
+        "License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)",
+        "Topic :: System :: Distributed Computing",
+        "Topic :: System :: Systems Administration",
+        "Topic :: Database",
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",

@@ -54,6 +54,6 @@ from crontabber.jobs.app import App, BaseCronApp
 # configman reads anything.
 configman_compat.restore_collections_aliases()
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = ["App", "BaseCronApp", "LeaseLost", "__version__"]

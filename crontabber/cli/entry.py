@@ -125,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--version" in argv or "-v" in argv:
         print(f"crontabber {__version__}")
         return EXIT_OK
+    if any(arg == "--init" or arg.startswith("--init=") for arg in argv):
+        from crontabber.cli.starter import init, init_argument
+
+        status, line = init(init_argument(argv) or "")
+        print(line, file=sys.stderr if status else sys.stdout)
+        return status
     nagios_mode = "--nagios" in argv or "-n" in argv
     try:
         return run(argv)

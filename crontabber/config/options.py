@@ -282,9 +282,7 @@ COMMAND_OPTIONS = (
     CommandSwitch(
         "list-jobs", False, "list the jobs and their state", "l", "list_jobs", needs_store=True
     ),
-    CommandSwitch(
-        "json", False, "with --list-jobs, --history or --audit-log: one JSON object per line"
-    ),
+    CommandSwitch("json", False, "with --list-jobs, --history, --audit-log: one JSON per line"),
     CommandSwitch(
         "pause",
         "",
@@ -393,6 +391,7 @@ COMMAND_OPTIONS = (
         "serve the status page, JSON API and /metrics (read-only) on web.host:web.port",
         handler="serve",
     ),
+    CommandSwitch("init", "", "write a starter crontabber.ini and job into DIR, then stop"),
     CommandSwitch("version", False, "print the version", "v"),
 )
 
