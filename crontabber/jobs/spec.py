@@ -133,6 +133,10 @@ def spec_for(
             f"job {line.class_path!r} cannot be made as {line.class_name}(config, "
             "job_information): derive it from crontabber.App"
         ) from None
+    if getattr(app_class, "run", None) is App.run:
+        raise ConfigError(
+            f"job {line.class_path!r} does not implement run(): define run(self) in it"
+        )
     app_name = getattr(app_class, "app_name", "")
     if not app_name or not isinstance(app_name, str):
         raise ConfigError(f"job {line.class_path!r} has no app_name")

@@ -47,6 +47,16 @@ def test_a_class_that_is_not_an_app_is_a_configuration_error(project: Path) -> N
     )
 
 
+def test_configtest_refuses_a_job_class_without_run(project: Path) -> None:
+    write_job_module(project, "lazyjobs", Job("Lazy", "lazy", run=None))
+    config = write_config(project, "lazyjobs.Lazy|5m\nmyjobs.Hello|5m")
+    checked = run_crontabber(f"--admin.conf={config}", "--configtest", cwd=project)
+    assert (checked.status, checked.stdout) == (
+        1,
+        "job 'lazyjobs.Lazy' does not implement run(): define run(self) in it\n",
+    )
+
+
 SECRET_URLS = [
     ("postgresql://ops@127.0.0.1:9/db?password=S3cretQ", 1, "cannot reach the state database"),
     ("postgresql://ops:S3cret@x@127.0.0.1:9/db", 1, "cannot reach the state database"),
