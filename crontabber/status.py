@@ -50,6 +50,7 @@ class Health(enum.Enum):
     OK = "ok"
     FAILING = "failing"
     ONGOING = "ongoing"
+    HELD_BACK = "held back"  # a dependency keeps it from running (as the page says)
     NEVER_RUN = "never run"
 
 
@@ -61,16 +62,20 @@ class JobListing:
     state: JobState | None
     pause: Pause | None = None  # the pause in force, if any
     events: tuple[Notification, ...] = ()  # its recent notifications, newest first
+    held_by: str | None = None  # why a dependency keeps it from running, if one does
 
     @property
     def health(self) -> Health:
-        if self.state is None:
-            return Health.NEVER_RUN
-        if self.state.ongoing is not None:
+        state = self.state
+        if state is not None and state.ongoing is not None:
             return Health.ONGOING
-        if self.state.last_run is None:
+        if state is not None and state.last_run is not None and state.failed_last_time:
+            return Health.FAILING
+        if self.held_by is not None:
+            return Health.HELD_BACK
+        if state is None or state.last_run is None:
             return Health.NEVER_RUN
-        return Health.FAILING if self.state.failed_last_time else Health.OK
+        return Health.OK
 
     def next_run(self, now: dt.datetime) -> dt.datetime:
         """When the job is next due: its recorded next run or, for a job that never
@@ -147,9 +152,13 @@ def list_jobs(
     states: dict[str, JobState],
     paused: Mapping[str, Pause] | None = None,
     events: Sequence[Notification] = (),
+    now: dt.datetime | None = None,
 ) -> list[JobListing]:
     """Every configured job, in dependency order, with its state (None: never ran),
-    its pause, if one is in force, and its notifications among ``events``."""
+    its pause, if one is in force, its notifications among ``events`` and, given
+    ``now``, whether a dependency holds it back (as the page judges it)."""
+    from crontabber.run.reports import unmet_dependency
+
     paused = paused or {}
     by_job: dict[str, list[Notification]] = {}
     for event in events:
@@ -160,6 +169,7 @@ def list_jobs(
             states.get(spec.app_name),
             paused.get(spec.app_name),
             tuple(by_job.get(spec.app_name, ())),
+            unmet_dependency(spec, states, now, paused) if now is not None else None,
         )
         for spec in order_jobs(specs)
     ]
@@ -261,6 +271,7 @@ _COLOURS = {
     Health.OK: "palegreen",
     Health.FAILING: "salmon",
     Health.ONGOING: "gold",
+    Health.HELD_BACK: "lightblue",
     Health.NEVER_RUN: "lightgrey",
 }
 

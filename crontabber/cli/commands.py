@@ -231,7 +231,9 @@ def list_jobs(settings: Settings, store: StateStore) -> int:
 
     snapshot = store.read_snapshot()
     events = store.read_notifications(limit=EVENT_ROWS) if settings.command.json else ()
-    listings = status.list_jobs(settings.specs, snapshot.states, snapshot.paused, events)
+    listings = status.list_jobs(
+        settings.specs, snapshot.states, snapshot.paused, events, snapshot.now
+    )
     if settings.command.json:
         sys.stdout.write(printers.listing_json(listings))
     else:

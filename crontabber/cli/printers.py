@@ -46,7 +46,12 @@ def listing_text(listings: Sequence[JobListing], now: dt.datetime) -> str:
             f"{spec.app_name} ({spec.class_path})",
             f"  schedule:     {describe_schedule(spec)}",
             f"  depends on:   {', '.join(spec.depends_on) or '-'}",
-            f"  state:        {listing.health.value}",
+            f"  state:        {listing.health.value}"
+            + (
+                f" ({listing.held_by})"
+                if listing.held_by and listing.health.value == "held back"
+                else ""
+            ),
         ]
         if state is not None and state.last_run is not None:
             lines += [
