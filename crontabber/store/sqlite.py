@@ -69,6 +69,14 @@ class SqliteStore(StateStore):
 
     dialect_name = "sqlite"
 
+    def _connect(self) -> Any:
+        fresh = self._connection is None
+        connection = super()._connect()
+        if fresh:  # another process's write lock is waited for as long as writes retry
+            busy_ms = max(int(self.retry_for.total_seconds() * 1000), 100)
+            connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        return connection
+
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         cursor = connection.execute(
             self.sql[name], {key: encode(value) for key, value in params.items()}

@@ -311,6 +311,7 @@ def test_a_claim_that_cannot_be_made_does_not_say_a_claim_will_expire(tmp_path: 
     holder = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None, timeout=0.1)
     try:
         holder.execute("BEGIN EXCLUSIVE")  # another process holds the file
+        began = time.monotonic()
         with pytest.raises(StateStoreError) as raised:
             store.claim(
                 "job",
@@ -321,6 +322,8 @@ def test_a_claim_that_cannot_be_made_does_not_say_a_claim_will_expire(tmp_path: 
                 holder=Holder("h", 1),
                 retry_after=dt.timedelta(minutes=5),
             )
+        # It waited as long as state_retry_seconds says (0.5 s here), not SQLite's minute.
+        assert time.monotonic() - began < 10
         assert str(raised.value).startswith("claiming job failed: ")
         assert "claim will expire" not in str(raised.value)
     finally:
