@@ -137,9 +137,10 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
 
     def rebuild(signals: NoInterrupts) -> Runner:
         fresh = config.settings_from(config.read_config(argv))
-        fatal = [problem for problem in fresh.problems if not problem.of_jobs_only]
-        if fatal:
-            raise ConfigError(fatal[0].message)
+        if fresh.problems:  # the old configuration stays whole, rather than lose a job
+            raise ConfigError(fresh.problems[0].message)
+        for message in fresh.warnings:
+            log.warning("SIGHUP: %s", message)
         if fresh.database_url != settings.database_url:
             log.warning("SIGHUP: a new database_url takes a restart; the daemon keeps its own")
         return build_runner(without_misconfigured_jobs(fresh), store, signals, reporter)

@@ -130,11 +130,17 @@ def test_sighup_reloads_a_good_configuration_and_keeps_the_old_on_a_bad_one(
     process.send_signal(signal.SIGHUP)
     before = len(starts(project, "other"))
     wait_until(lambda: len(starts(project, "other")) >= before + 2, "the old config goes on")
+    # A bad jobs line: the old configuration stays whole, the job it names included.
+    write_config(project, "daemonjobs.Tick|1s\ndaemonjobs.Other|1s\ndaemonjobs.Nowhere|1s")
+    process.send_signal(signal.SIGHUP)
+    before = len(starts(project, "other"))
+    wait_until(lambda: len(starts(project, "other")) >= before + 2, "other still runs")
     status, stderr = stop(process)
     assert status == 0, stderr
     assert "SIGHUP: reloaded the configuration: 2 jobs" in stderr
     refused = [line for line in stderr.splitlines() if "was not reloaded" in line]
-    assert len(refused) == 1, stderr
+    assert len(refused) == 2, stderr
+    assert "has no class 'Nowhere'" in refused[1], refused
     assert "Traceback" not in stderr
 
 
