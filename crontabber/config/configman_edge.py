@@ -10,8 +10,11 @@ ones that import configman.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -116,14 +119,47 @@ def _manager_class(configman: Any) -> type:
             finally:
                 option.default = saved
 
+        def _setup_admin_options(self, values_source_list: Any) -> Any:
+            admin = super()._setup_admin_options(values_source_list)
+            admin.admin.print_conf.doc = (
+                f"write the current config to stdout as {WRITTEN_FORMAT} (the one format "
+                "that reads back)"
+            )
+            return admin
+
         def write_conf(self, config_file_type: Any, opener: Any, skip_keys: Any = None) -> None:
             """Only ini: configman's other formats do not read back (``py`` is not even
-            Python: option names such as ``list-jobs`` and ``class-Name`` are not names)."""
+            Python: option names such as ``list-jobs`` and ``class-Name`` are not names).
+            What is written is a file to start from: no ``#+include`` of secrets files
+            nobody has, and an empty secret shows empty (a set one stays masked)."""
             if config_file_type != WRITTEN_FORMAT:
                 raise ConfigError(unwritable_format(self, config_file_type))
-            super().write_conf(config_file_type, opener, skip_keys=skip_keys)
+            written = io.StringIO()
+
+            @contextlib.contextmanager
+            def to_text() -> Any:
+                yield written
+
+            super().write_conf(config_file_type, to_text, skip_keys=skip_keys)
+            with opener() as stream:
+                stream.write(starter_ini(written.getvalue()))
 
     return Manager
+
+
+MASKED_DEFAULT = re.compile(r"^(\s*#\s*[\w.-]+\s*=\s*)\*{16}\s*$")
+
+
+def starter_ini(text: str) -> str:
+    """configman's ini as a file to start from: without its ``#+include`` suggestions,
+    and with a secret left at its (empty) default written empty, not as asterisks."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("#+include"):
+            continue
+        masked = MASKED_DEFAULT.match(line.rstrip("\n"))
+        lines.append(masked.group(1) + "\n" if masked else line)
+    return "".join(lines)
 
 
 def unwritable_format(manager: Any, config_file_type: Any) -> str:

@@ -346,3 +346,24 @@ def test_a_config_file_with_a_byte_order_mark(project: Path) -> None:
     result = run_crontabber(f"--admin.conf={config}", cwd=project)
     assert result.status == 0, result.stderr
     assert ran(project) == ["sum 9 1.5 False"]
+
+
+def test_print_conf_writes_a_file_to_start_from(project: Path) -> None:
+    config = write_config(project, "myjobs.Hello|5m", extra="[web]\n    auth_token=T0ken-set\n")
+    printed = run_crontabber(f"--admin.conf={config}", "--admin.print_conf=ini", cwd=project)
+    assert printed.status == 0, printed.stderr
+    assert "#+include" not in printed.stdout
+    assert "    #dsn=\n" in printed.stdout  # an empty secret reads as empty...
+    assert "auth_token=****************" in printed.stdout  # ...a set one stays masked
+    assert "T0ken-set" not in printed.stdout
+    helped = run_crontabber(f"--admin.conf={config}", "--help", cwd=project)
+    [line] = [
+        later
+        for earlier, later in zip(
+            helped.stdout.splitlines(), helped.stdout.splitlines()[1:], strict=False
+        )
+        if earlier.strip() == "--admin.print_conf"
+    ]
+    assert (
+        line.strip() == "write the current config to stdout as ini (the one format that reads back)"
+    )
