@@ -42,7 +42,7 @@ setup(
         "prometheus_client>=0.17",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11", "aiosmtpd>=1.4"],
+        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11", "aiosmtpd>=1.4", "PyYAML>=6"],
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[
