@@ -43,6 +43,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11", "aiosmtpd>=1.4", "PyYAML>=6"],
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9"],
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},
     classifiers=[
