@@ -2,6 +2,10 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+POSTGRES = ["psycopg2-binary>=2.9"]
+WEB = ["Jinja2>=3.1", "cheroot>=10", "prometheus_client>=0.17"]
+SENTRY = ["sentry-sdk>=2.0"]
+
 setup(
     # The import package and the command are crontabber; the distribution's name is its
     # own, so that `pip install -U` never swaps in mozilla's Python 2 crontabber (0.18.1).
@@ -27,22 +31,34 @@ setup(
     },
     install_requires=[
         "alembic>=1.13",
-        "configman==1.3.0",
+        "configman>=1.3.0",
         "configobj>=5.0",
         "cronsim>=2.6",
         "python-dateutil>=2.8",
-        "psycopg2-binary>=2.9",
         "SQLAlchemy>=2.0,<3",
         "humanize>=4.0",
-        "sentry-sdk>=2.0",
         "tzdata",
-        # The status page (--serve): templates, its WSGI server, Prometheus's format.
-        "Jinja2>=3.1",
-        "cheroot>=10",
-        "prometheus_client>=0.17",
     ],
+    # What only some installs use: each missing one is said in one line naming its extra.
     extras_require={
-        "test": ["pytest>=8", "ruff==0.17.6", "selenium>=4.11", "aiosmtpd>=1.4", "PyYAML>=6"],
+        # The state on PostgreSQL (and the original's PostgreSQL resources). For a
+        # driver built from source, install psycopg2 instead of this extra.
+        "postgres": POSTGRES,
+        # The status page (--serve, a daemon's web.port): templates, its WSGI server,
+        # Prometheus's format.
+        "web": WEB,
+        "sentry": SENTRY,
+        "all": POSTGRES + WEB + SENTRY,
+        "test": [
+            *POSTGRES,
+            *WEB,
+            *SENTRY,
+            "pytest>=8",
+            "ruff==0.17.6",
+            "selenium>=4.11",
+            "aiosmtpd>=1.4",
+            "PyYAML>=6",
+        ],
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9"],
     },
     entry_points={"console_scripts": ["crontabber = crontabber.cli:entry_point"]},

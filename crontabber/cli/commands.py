@@ -147,8 +147,7 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
 
     server = None
     if settings.web_port is not None:
-        from crontabber import web
-
+        web = web_module()
         web.check_bind(settings.web_host, settings.web_auth_token)
         server = web.start_server(web_app(settings), settings.web_host, settings.web_port)
         log.info("serving the status page on %s/", server.url)
@@ -180,8 +179,20 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
             server.stop()
 
 
+def web_module() -> Any:
+    """:mod:`crontabber.web`, or a ConfigError naming the extra to install."""
+    try:
+        from crontabber import web
+    except ImportError as exc:
+        raise ConfigError(
+            "the status page needs the web extra: pip install 'crontabber-ng[web]' "
+            f"(missing: {exc.name})"
+        ) from None
+    return web
+
+
 def web_app(settings: Settings) -> Any:
-    from crontabber import web
+    web = web_module()
 
     return web.create_app(
         settings.database_url,
@@ -195,7 +206,7 @@ def web_app(settings: Settings) -> Any:
 def serve(settings: Settings) -> int:
     """``--serve``: the status page, JSON API and metrics, until stopped; with
     ``[notify]``, it delivers pending notifications every half minute too."""
-    from crontabber import web
+    web = web_module()
 
     every, store = None, None
     if settings.notify is not None and settings.notify.sinks:

@@ -39,8 +39,7 @@ def connect(url: DatabaseURL) -> Any:
     WAL mode, waiting up to a minute for another process's write lock.
     """
     if url.dialect == "postgresql":
-        import psycopg2
-
+        psycopg2 = postgres_driver()
         connection = psycopg2.connect(**{**POSTGRES_DEFAULTS, **url.connect_args})
         connection.autocommit = True
         return connection
@@ -55,6 +54,20 @@ def connect(url: DatabaseURL) -> Any:
     )
     use_wal(connection)
     return connection
+
+
+def postgres_driver() -> Any:
+    """psycopg2, or a StateStoreError naming what to install."""
+    try:
+        import psycopg2
+    except ImportError:
+        from crontabber.errors import StateStoreError
+
+        raise StateStoreError(
+            "a PostgreSQL state database needs psycopg2: pip install 'crontabber-ng[postgres]' "
+            "(or psycopg2, built from source)"
+        ) from None
+    return psycopg2
 
 
 def use_wal(connection: Any) -> None:
@@ -94,8 +107,7 @@ def sqlalchemy_engine(url: DatabaseURL) -> Any:
     from sqlalchemy import event
 
     if url.dialect == "postgresql":
-        import psycopg2
-
+        psycopg2 = postgres_driver()
         args = {**POSTGRES_DEFAULTS, **url.connect_args}
         # The URL names the database in messages (several hosts: their list); the
         # connections are libpq's own, from the same arguments as a tick's.

@@ -78,6 +78,12 @@ def failure_reporter(dsn: str) -> Callable[[JobSpec, BaseException], None] | Non
             try:
                 _init(dsn)
                 usable.append(True)
+            except ImportError:
+                log.warning(
+                    "Sentry reporting is off: sentry-sdk is not installed "
+                    "(pip install 'crontabber-ng[sentry]')"
+                )
+                usable.append(False)
             except Exception as error:
                 log.warning(
                     "Sentry reporting is off: the DSN is not usable (%s)", type(error).__name__
@@ -116,6 +122,8 @@ def send_test_event(dsn: str) -> tuple[bool, str]:
         return False, "no Sentry DSN configured (set [sentry] dsn=)"
     try:
         _init(dsn)
+    except ImportError:
+        return False, "sentry-sdk is not installed: pip install 'crontabber-ng[sentry]'"
     except Exception as exc:
         return False, f"the Sentry DSN is not usable ({type(exc).__name__})"
     import sentry_sdk
