@@ -48,7 +48,9 @@ def connect(url: DatabaseURL) -> Any:
     create_sqlite_file(url.connect_args["database"])
     connection = sqlite3.connect(
         url.connect_args["database"],
-        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        # How long another process's write lock is waited for: the store's
+        # state_retry_seconds when it says (see SqliteStore), else a minute.
+        timeout=url.connect_args.get("busy_timeout", SQLITE_BUSY_TIMEOUT_SECONDS),
         isolation_level=None,
         check_same_thread=False,  # the heartbeat's thread shares it, one statement at a time
     )

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
+from crontabber.record import replace
 from crontabber.store.abc import StateStore
 from crontabber.store.operators import RunNowStatus, run_now_status
 from crontabber.store.records import JobState, Pause, ResetStatus
@@ -20,6 +21,8 @@ from crontabber.store.records import JobState, Pause, ResetStatus
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
     from typing import Any
+
+    from crontabber.db.url import DatabaseURL
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1)
@@ -69,13 +72,11 @@ class SqliteStore(StateStore):
 
     dialect_name = "sqlite"
 
-    def _connect(self) -> Any:
-        fresh = self._connection is None
-        connection = super()._connect()
-        if fresh:  # another process's write lock is waited for as long as writes retry
-            busy_ms = max(int(self.retry_for.total_seconds() * 1000), 100)
-            connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        return connection
+    def __init__(self, url: DatabaseURL, **options: Any) -> None:
+        super().__init__(url, **options)
+        # Another process's write lock is waited for as long as writes are retried.
+        busy = max(self.retry_for.total_seconds(), 0.1)
+        self.url = replace(url, connect_args={**url.connect_args, "busy_timeout": busy})
 
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         cursor = connection.execute(
