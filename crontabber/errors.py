@@ -45,6 +45,11 @@ class CannotReach(StateStoreError):
     """The state database cannot be reached."""
 
 
+class StateFileGone(StateStoreError):
+    """The SQLite state file was removed or replaced while crontabber had it open:
+    writing on would go into a file nobody reads. A daemon stops (exit 1)."""
+
+
 class MigrationError(StateStoreError):
     """The schema cannot be brought up to date, or is newer than this crontabber."""
 

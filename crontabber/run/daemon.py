@@ -27,9 +27,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from crontabber.db.retry import RetryPolicy
-from crontabber.errors import CrontabberError, LeaseLost
+from crontabber.errors import CrontabberError, LeaseLost, StateFileGone
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
 from crontabber.run.reading import DueReads
 from crontabber.run.runner import Runner
@@ -92,6 +93,8 @@ def run_daemon(
                 log.error("%s; stopped it (another host may run it now)", exc)
                 runner.reads.forget()
                 wait = MIN_WAIT
+            except StateFileGone:
+                raise  # nothing to wait for: the command says so in one line, exit 1
             except CrontabberError as exc:
                 runner.reads.forget()  # read every row once it answers again
                 if outage_since is None:
@@ -105,10 +108,7 @@ def run_daemon(
                         time.monotonic() - outage_since,
                     )
                     outage_since, pauses = None, retry.pauses()
-                wait = poll_seconds
-                if report.next_due is not None and report.now is not None:
-                    until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
-                    wait = max(MIN_WAIT, min(wait, until_due))
+                wait = _until_due(report, poll_seconds)
             seen_action, acted = _sleep(runner, wake, wait, seen_action)
             if acted:  # a reset, or a resume: every row is read again
                 runner.reads.forget()
@@ -120,6 +120,14 @@ def run_daemon(
             status = max(status, _wait(worker, shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
+
+
+def _until_due(report: Any, poll_seconds: float) -> float:
+    """How long to sleep after a tick: until its earliest job is due, at most a poll."""
+    if report.next_due is None or report.now is None:
+        return poll_seconds
+    until_due = (report.next_due - report.now).total_seconds() + WAKE_AFTER_DUE
+    return max(MIN_WAIT, min(poll_seconds, until_due))
 
 
 def _sleep(

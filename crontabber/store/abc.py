@@ -23,7 +23,7 @@ import logging
 
 from crontabber.db.deadline import Deadline
 from crontabber.db.retry import driver_errors
-from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError
+from crontabber.errors import CannotReach, LockNotAvailable, StateFileGone, StateStoreError
 from crontabber.store.operators import OperatorActions
 from crontabber.store.outbox import Outbox
 from crontabber.store.queries import queries
@@ -89,7 +89,7 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
 
         try:
             rows = self._retrying("reading the jobs' state", read, claimed=False)
-        except CannotReach:
+        except (CannotReach, StateFileGone):  # not a schema to migrate
             raise
         except StateStoreError:
             if self.ensure_schema():  # the schema was current: the error stands
@@ -301,7 +301,7 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
         """
         try:
             revision = self._retrying("checking the schema", self._revision, claimed=False)
-        except CannotReach:
+        except (CannotReach, StateFileGone):  # not a schema to migrate
             raise
         except StateStoreError:
             revision = None  # most likely no version table yet: upgrade() decides

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 
+from crontabber.errors import StateFileGone
 from crontabber.record import replace
 from crontabber.store.abc import StateStore
 from crontabber.store.operators import RunNowStatus, run_now_status
@@ -77,6 +79,31 @@ class SqliteStore(StateStore):
         # Another process's write lock is waited for as long as writes are retried.
         busy = max(self.retry_for.total_seconds(), 0.1)
         self.url = replace(url, connect_args={**url.connect_args, "busy_timeout": busy})
+        self._path = os.path.abspath(url.connect_args["database"])
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file opened
+
+    def _connect(self) -> Any:
+        if self._file is not None:  # checked before a new connection could make a new file
+            found = self._file_id()
+            if found != self._file:
+                self._close_quietly("_connection")  # the file it knew stays the one it wants
+                raise StateFileGone(
+                    f"the state file {self._path} was "
+                    f"{'removed' if found is None else 'replaced'} while crontabber had it "
+                    "open; stopping rather than write into a file nobody reads"
+                )
+        connection = super()._connect()
+        if self._file is None:
+            self._file = self._file_id()
+        return connection
+
+    def _file_id(self) -> tuple[int, int] | None:
+        """The state file's (device, inode), or None when there is none at its path."""
+        try:
+            found = os.stat(self._path)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
 
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         cursor = connection.execute(

@@ -268,3 +268,19 @@ def test_workers_run_independent_jobs_at_the_same_time(project: Path, pg_url: st
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         ), f"worker {pid} is still running"
+
+
+def test_a_state_file_removed_under_a_daemon_stops_it_with_one_line(project: Path) -> None:
+    config = write_config(project, "daemonjobs.Tick|1s")
+    process = daemon(config, project)
+    wait_until(lambda: len(starts(project, "tick")) >= 2, "two runs")
+    (project / "crontabber.sqlite").unlink()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("crontabber: the state file ") and last.endswith(
+        "was removed while crontabber had it open; stopping rather than write into a file "
+        "nobody reads"
+    ), stderr
+    assert "Traceback" not in stderr
+    assert not (project / "crontabber.sqlite").exists()  # nothing written into a new one
