@@ -193,3 +193,19 @@ def _url_of(config: Path) -> str:
         if line.strip().startswith("database_url="):
             return line.split("=", 1)[1].strip()
     raise AssertionError("no database_url")
+
+
+def test_refusals_say_why_in_one_line_and_exit_1(project: tuple[Path, Path]) -> None:
+    assert crontabber(project).status == 0
+    assert crontabber(project, "--pause=chatty").status == 0
+    paused = crontabber(project, "--run-now=chatty")
+    assert (paused.status, paused.stderr) == (
+        1,
+        "crontabber: chatty is paused: resume it first\n",
+    )
+    # An empty name asks for no command: --json then has none to go with.
+    named = crontabber(project, "--history=", "--json")
+    assert (named.status, named.stderr) == (
+        1,
+        "crontabber: --json goes with --list-jobs, --history or --audit-log\n",
+    )
