@@ -29,7 +29,7 @@ not at all):
     crontabber.cli, .cli.commands, .cli.entry, .cli.operating
     crontabber.config, .config.configman_compat, .config.configman_edge,
         .config.job_config, .config.jobs_option, .config.options,
-        .config.plain, .config.settings, .config.state_database
+        .config.plain, .config.settings, .config.state_database, .config.values
     crontabber.db, .db.connect, .db.deadline, .db.retry, .db.url
     crontabber.errors
     crontabber.jobs, .jobs.app, .jobs.policy, .jobs.schedule, .jobs.setting,

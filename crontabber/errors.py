@@ -70,6 +70,14 @@ class ClaimLost(Exception):
     """Another process took over the claim while this one was running the job."""
 
 
+class RunProcessEnded(Exception):
+    """A run's process ended without its result (``os._exit``, a signal, the OOM
+    killer), or a process the job forked returned into crontabber. Recorded as
+    ``crontabber.RunProcessEnded``."""
+
+    __module__ = "crontabber"
+
+
 class Terminated(BaseException):
     """crontabber was asked to stop (SIGTERM). Not an Exception: job code must not swallow it."""
 

@@ -95,6 +95,7 @@ def build_runner(
         # In the command's main thread (signals installed) a run's output is taken at
         # its file descriptors, so that what its child processes print is kept too.
         capture_fds=isinstance(interrupts, SignalInterrupts),
+        isolate=settings.isolate_runs,
     )
 
 
@@ -131,7 +132,10 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
     """``--daemon``: tick until stopped; SIGHUP reads ``argv``'s configuration again."""
     from crontabber.config import configman_edge as config
     from crontabber.run import error_reporting
-    from crontabber.run.daemon import run_daemon, start_workers
+    from crontabber.run.daemon import Workers, run_daemon
+    from crontabber.run.isolation import end_with_parent
+
+    end_with_parent()  # a worker daemon: it ends with the daemon that started it
 
     reporter = error_reporting.failure_reporter(settings.sentry_dsn)
 
@@ -153,7 +157,7 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
         log.info("serving the status page on %s/", server.url)
     # More workers are daemons of their own (with one worker and no page), so that
     # independent jobs run at the same time, each through the claim.
-    workers = start_workers(
+    workers = Workers(
         [
             sys.executable,
             "-m",

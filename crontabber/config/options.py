@@ -5,13 +5,17 @@ option definitions (``--help``, ``--admin.print_conf`` and every run that
 needs configman); :mod:`crontabber.config.plain` reads a tick's ini file
 with it and no configman at all. A row's ``kind`` says how a value given as
 text becomes the option's value: ``str``, ``int``, ``float``, ``bool`` (one of
-:data:`BOOLEAN_WORDS`), ``text`` (a string, whose commas survive an unquoted ini value:
-:func:`comma_joined`) or ``jobs`` (the jobs setting).
+:data:`~crontabber.config.values.BOOLEAN_WORDS`), ``text`` (a string, whose commas
+survive an unquoted ini value: :func:`~crontabber.config.values.comma_joined`) or
+``jobs`` (the jobs setting).
 """
 
 from __future__ import annotations
 
+from crontabber.config.values import BOOLEAN_WORDS, comma_joined, parse_boolean
 from crontabber.record import record
+
+__all__ = ["BOOLEAN_WORDS", "COMMAND_OPTIONS", "OPTIONS", "comma_joined", "parse_boolean"]
 
 
 @record
@@ -25,28 +29,6 @@ class Option:
     doc: str
     secret: bool = False
     reference_value_from: str | None = None
-
-
-BOOLEAN_WORDS = {
-    **dict.fromkeys(("true", "t", "yes", "y", "on", "1"), True),
-    **dict.fromkeys(("false", "f", "no", "n", "off", "0", ""), False),
-}
-
-
-def parse_boolean(text: str) -> bool:
-    """``True``/``false``/``1``/``no``/...; any other word is a ValueError (configman: False)."""
-    word = text.strip().strip("'\"").lower()
-    if word not in BOOLEAN_WORDS:
-        raise ValueError(text)
-    return BOOLEAN_WORDS[word]
-
-
-def comma_joined(value: object) -> str:
-    """A ``text`` option's value: configobj splits an unquoted value on its commas (a
-    libpq URL or host list with several hosts); the parts are joined back."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(part) for part in value)
-    return str(value)
 
 
 EVENTS = ("failed", "recovered", "late", "stuck", "auto_paused")  # what [notify] sends
@@ -162,6 +144,13 @@ OPTIONS = (
         True,
         "bool",
         "migrate the state database's schema on first use; False: only with --migrate",
+    ),
+    Option(
+        "crontabber.isolate_runs",
+        True,
+        "bool",
+        "run each job in a child process, in "
+        "a process group and session of its own; False: in crontabber's own process",
     ),
     Option(
         "resource.postgresql.host",

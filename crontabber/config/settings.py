@@ -51,6 +51,7 @@ class Settings:
     log_file: str = ""
     log_retention: dt.timedelta | None = dt.timedelta(days=90)  # None: keep every log row
     run_output_bytes: int = 64 * 1024  # of each run's output kept in crontabber_log
+    isolate_runs: bool = True  # each run in a child process (crontabber.run.isolation)
     heartbeat_interval: dt.timedelta = dt.timedelta(seconds=30)
     heartbeat_stale_intervals: int = 3
     host_name: str = ""
@@ -169,6 +170,7 @@ def settings_from(raw: RawConfig) -> Settings:
         log_file=str(config.logging.file or ""),
         log_retention=optional_duration(days=config.crontabber.log_retention_days),
         run_output_bytes=int(config.crontabber.run_output_kb) * 1024,
+        isolate_runs=bool(config.crontabber.isolate_runs),
         notify=notify_settings(config),
         problems=tuple(problems),
         raw_config=config,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -50,24 +52,21 @@ def run_daemon(
     shutdown_grace: float = 30.0,
     rebuild: Callable[[DaemonSignals], Runner] | None = None,
     on_stop: Callable[[], None] | None = None,
-    workers: Sequence[subprocess.Popen] = (),
+    workers: Workers | None = None,
 ) -> int:
     """Tick until stopped; the exit status (0, or 130/143 when a job was interrupted).
 
     ``build(signals)`` makes the runner (with ``signals`` as its interrupts);
     ``rebuild(signals)`` makes one from the configuration read again on SIGHUP,
     raising a CrontabberError when it is bad. ``workers`` are other daemon processes
-    this one started: every signal it gets is passed on to them, and it waits for
-    them before it exits (the highest exit status wins). Must run in the main thread.
+    this one started: every signal it gets is passed on to them, one that ends is
+    started again, and it waits for them before it exits (the highest exit status
+    wins). Must run in the main thread.
     """
     wake = threading.Event()
-
-    def forward(signum: int) -> None:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signum)
-
-    with DaemonSignals(shutdown_grace, wake, forward if workers else None) as signals:
+    forward = workers.forward if workers is not None else None
+    mind = workers.mind if workers is not None else None
+    with DaemonSignals(shutdown_grace, wake, forward) as signals:
         runner = _reading_due(build(signals), poll_seconds)
         outage_since: float | None = None
         seen_action: int | None = None  # the newest operator's action a sleep has seen
@@ -109,15 +108,15 @@ def run_daemon(
                     )
                     outage_since, pauses = None, retry.pauses()
                 wait = _until_due(report, poll_seconds)
-            seen_action, acted = _sleep(runner, wake, wait, seen_action)
+            seen_action, acted = _sleep(runner, wake, wait, seen_action, mind)
             if acted:  # a reset, or a resume: every row is read again
                 runner.reads.forget()
             wake.clear()
         if on_stop is not None:
             on_stop()
         status = signals.exit_status()
-        for worker in workers:  # each had the signal from forward()
-            status = max(status, _wait(worker, shutdown_grace + 30))
+        if workers is not None:  # each had the signal from forward()
+            status = max(status, workers.wait(shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
 
@@ -131,15 +130,22 @@ def _until_due(report: Any, poll_seconds: float) -> float:
 
 
 def _sleep(
-    runner: Runner, wake: threading.Event, seconds: float, seen: int | None
+    runner: Runner,
+    wake: threading.Event,
+    seconds: float,
+    seen: int | None,
+    mind: Callable[[], None] | None = None,
 ) -> tuple[int | None, bool]:
     """Sleep for ``seconds``, or until a signal, or until an operator acts (a run-now,
     a resume, a reset... on any host): every ACTION_LOOK seconds the daemon asks the
     database for the newest audit row (one small statement), and a new one ends the
     sleep. Returns the newest action seen, for the next sleep, and whether one woke it.
-    (None seen: this is the daemon's first look, whose answer is taken as known.)"""
+    (None seen: this is the daemon's first look, whose answer is taken as known.)
+    ``mind`` is called as often (the workers are looked after)."""
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
+        if mind is not None:
+            mind()
         if wake.wait(min(left, ACTION_LOOK)) or left <= ACTION_LOOK:
             return seen, False
         try:
@@ -173,6 +179,51 @@ def _reloaded(
     return fresh
 
 
+class Workers:
+    """The worker daemons a daemon started (``daemon.workers``): each is passed every
+    signal it gets, started again (and logged) when it ends on its own, and waited
+    for at the end; each one ends with it (Linux's parent-death signal)."""
+
+    RESTART_AFTER = 5.0  # seconds: a worker that keeps ending is started at most this often
+
+    def __init__(self, command: Sequence[str], count: int) -> None:
+        self.command = list(command)
+        self.processes = [self._start() for _ in range(count)]
+        self._started = [time.monotonic()] * count
+        self.stopping = False  # a stop was passed on: none is started again
+
+    def _start(self) -> subprocess.Popen:
+        from crontabber.run.isolation import PARENT_ENV
+
+        worker = subprocess.Popen(self.command, env={**os.environ, PARENT_ENV: str(os.getpid())})
+        log.info("started worker daemon pid %d", worker.pid)
+        return worker
+
+    def forward(self, signum: int) -> None:
+        self.stopping = self.stopping or signum != signal.SIGHUP
+        for worker in self.processes:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    def mind(self) -> None:
+        """Start again each worker that ended while its daemon runs."""
+        for index, worker in enumerate(self.processes):
+            status = worker.poll()
+            if (
+                status is None
+                or self.stopping
+                or time.monotonic() - self._started[index] < self.RESTART_AFTER
+            ):
+                continue
+            how = f"was killed by signal {-status}" if status < 0 else f"exited {status}"
+            log.error("worker daemon pid %d %s; starting another", worker.pid, how)
+            self.processes[index], self._started[index] = self._start(), time.monotonic()
+
+    def wait(self, timeout: float) -> int:
+        """The highest exit status of the workers once each has stopped."""
+        return max((_wait(worker, timeout) for worker in self.processes), default=0)
+
+
 def _wait(worker: subprocess.Popen, timeout: float) -> int:
     """A worker's exit status once it has stopped (killed past ``timeout``)."""
     try:
@@ -185,11 +236,3 @@ def _wait(worker: subprocess.Popen, timeout: float) -> int:
     if status < 0:  # ended by a signal
         return 128 - status
     return status
-
-
-def start_workers(command: Sequence[str], count: int) -> list[subprocess.Popen]:
-    """``count`` worker daemons running ``command`` (a daemon with one worker)."""
-    workers = [subprocess.Popen(list(command)) for _ in range(count)]
-    for worker in workers:
-        log.info("started worker daemon pid %d", worker.pid)
-    return workers

@@ -82,5 +82,5 @@ def describe_failure(exc: BaseException) -> dict[str, str]:
     return {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
         "value": value,
-        "traceback": traceback.format_exc(),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     }

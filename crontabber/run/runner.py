@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from crontabber.errors import Cancelled, ClaimLost, LeaseLost
+from crontabber.errors import Cancelled, LeaseLost
 from crontabber.jobs.spec import JobSpec, order_jobs
 from crontabber.run.interrupts import NoInterrupts, Terminated
 from crontabber.run.outcomes import (
@@ -15,7 +15,6 @@ from crontabber.run.outcomes import (
     describe_failure,
     ended,
     next_run_after,
-    planned_at,
     trigger_of,
 )
 from crontabber.run.reports import JobReport, Result, RunReport, unmet_dependency
@@ -62,6 +61,7 @@ class Runner(TakingTurns):
         notifier: Notifier | None = None,
         run_output_bytes: int = 64 * 1024,
         capture_fds: bool = False,
+        isolate: bool = False,
     ) -> None:
         self.specs = order_jobs(specs)
         # What a job is made with: its spec's config, or what this says (made when it runs).
@@ -78,6 +78,9 @@ class Runner(TakingTurns):
         # ``capture_fds``: at the file descriptors (the command's main thread only).
         self.run_output_bytes = run_output_bytes
         self.capture_fds = capture_fds
+        # Each run in a child process of its own (crontabber.run.isolation), as the
+        # command does; the library runs jobs in its own process by default.
+        self.isolate = isolate
         self._paused: dict[str, Pause] = {}
         self._forced = False
         # How a tick reads the states: every row (None), or a daemon's run.reading.DueReads.
@@ -271,33 +274,6 @@ class Runner(TakingTurns):
         log.warning("recovered %s: %s", spec.app_name, message)
         return JobReport(spec.app_name, Result.RECOVERED, message)
 
-    def _backfill(
-        self, app: object, spec: JobSpec, state: JobState, holder: Holder, now: dt.datetime
-    ) -> tuple[dt.datetime | None, dt.datetime]:
-        """Run a backfill job once per missed date, recording each date as it succeeds.
-
-        Returns the last date that succeeded and the job's next run. The last
-        date is recorded with the outcome; a failure stops the series there.
-        """
-        dates, next_run = spec.backfill_plan(state.last_success, planned_at(state, now))
-        done = state.last_success
-        for index, date in enumerate(dates):
-            started_clock = time.monotonic()
-            log.info("running %s for %s", spec.app_name, date.isoformat())
-            app.run(date)  # type: ignore[attr-defined]
-            if index < len(dates) - 1:
-                recorded = self.store.record_backfill_date(
-                    spec.app_name,
-                    holder,
-                    date=date,
-                    now=self._clock(),
-                    duration=dt.timedelta(seconds=time.monotonic() - started_clock),
-                )
-                if not recorded:
-                    raise ClaimLost(f"the claim on {spec.app_name} was taken over after {date}")
-            done = date
-        return done, next_run
-
     def _paused_report(self, spec: JobSpec) -> JobReport:
         pause = self._paused.get(spec.app_name)
         reason = pause.words() if pause is not None else "paused"
@@ -317,8 +293,7 @@ class Runner(TakingTurns):
         now: dt.datetime,
         states: dict[str, JobState],
     ) -> JobReport:
-        from crontabber.run.output import RunOutput
-        from crontabber.store.fencing import JobClaim  # here: an idle tick never needs it
+        from crontabber.run import execution  # here: an idle tick never needs it
 
         log.info("running %s", spec.app_name)
         error = None
@@ -326,25 +301,38 @@ class Runner(TakingTurns):
         cancelled = False
         started_clock = time.monotonic()
         last_success, next_run = now, next_run_after(spec, state, now)
-        output = RunOutput(self.run_output_bytes, fds=self.capture_fds)
+        job = execution.Job(spec, state, holder, now, self.job_config)
+
+        def record_date(date: dt.datetime, took: dt.timedelta) -> bool:
+            return self.store.record_backfill_date(
+                spec.app_name, holder, date=date, now=self._clock(), duration=took
+            )
+
         # The lease is renewed from the claim until the outcome is committed.
         if self.notifier is not None:
             self.notifier.started(spec)
         with self._heartbeat.holding(spec.app_name, holder):
-            try:
-                # The capture ends after the job's interrupts do: none lands while the
-                # file descriptors are put back.
-                with output, self.interrupts.job(spec.app_name, spec.max_runtime):
-                    config = spec.config if self.job_config is None else self.job_config(spec)
-                    app = spec.app_class(config, state)
-                    app.claim = JobClaim(
-                        spec.app_name, holder.token, state.fence, state.next_run or now, holder.host
-                    )
-                    if spec.is_backfill:
-                        last_success, next_run = self._backfill(app, spec, state, holder, now)
-                    else:
-                        app.run()
-            except BaseException as exc:
+            if self.isolate:
+                ran = execution.run_apart(
+                    job,
+                    record_date,
+                    self.interrupts,
+                    output_bytes=self.run_output_bytes,
+                    capture_fds=self.capture_fds,
+                    on_failure=self.on_failure,
+                )
+            else:
+                ran = execution.run_here(
+                    job,
+                    record_date,
+                    self.interrupts,
+                    output_bytes=self.run_output_bytes,
+                    capture_fds=self.capture_fds,
+                )
+            error = ran.error
+            if ran.value is not None:
+                last_success, next_run = ran.value
+            if (exc := ran.exc) is not None:
                 error = describe_failure(exc)
                 if isinstance(exc, Cancelled):
                     cancelled = True  # an operator's: recorded, and the tick goes on
@@ -372,7 +360,7 @@ class Runner(TakingTurns):
                 host=holder.host,
                 pid=holder.pid,
                 trigger=trigger_of(spec, state, last_success, forced=self._forced),
-                output=output.text() or None,
+                output=ran.output or None,
             )
             self._heartbeat.finishing(holder)
             new_state = self._record_outcome(
