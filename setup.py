@@ -3,7 +3,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 POSTGRES = ["psycopg2-binary>=2.9"]
-WEB = ["Jinja2>=3.1", "cheroot>=10", "prometheus_client>=0.17"]
+WEB = ["Jinja2>=3.1", "waitress>=3.0.1", "prometheus_client>=0.17"]
 SENTRY = ["sentry-sdk>=2.0"]
 
 setup(

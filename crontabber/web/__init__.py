@@ -3,7 +3,7 @@
 (:mod:`crontabber.web.acting`).
 
 ``create_app(database_url, specs)`` is a WSGI application usable without the
-CLI; ``serve(database_url, specs, host=..., port=...)`` serves it with cheroot
+CLI; ``serve(database_url, specs, host=..., port=...)`` serves it with waitress
 until SIGTERM or SIGINT (``crontabber --serve``); ``start_server(app, host,
 port)`` serves it in a thread.
 """

@@ -58,6 +58,7 @@ def create_app(
     late_after: dt.timedelta = LATE_AFTER,
     refresh_seconds: float = 10,
     problems: Sequence[str] = (),
+    liveness: Callable[[], str | None] | None = None,
 ) -> StatusApp:
     """The WSGI application of the status page.
 
@@ -65,7 +66,9 @@ def create_app(
     store of its own on it, and, for the first action, a writable one that does
     not migrate) or a store to read and act through as it is. ``specs`` are
     the configured jobs; ``problems`` the configuration's problems, shown as
-    such. Nothing touches the database until a request does.
+    such. ``liveness``, when given, is asked first by ``/healthz``: a line says
+    why the process is not alive (503 with it), None that it is. Nothing touches
+    the database until a request does.
     """
     if isinstance(database, str):
         url = database
@@ -89,6 +92,7 @@ def create_app(
         problems=tuple(problems),
         open_writer=open_writer,
         owns_writer=isinstance(database, str),
+        liveness=liveness,
     )
 
 
@@ -106,6 +110,7 @@ class StatusApp:
         problems: tuple[str, ...],
         open_writer: Callable[[], StateStore] | None = None,
         owns_writer: bool = False,
+        liveness: Callable[[], str | None] | None = None,
     ) -> None:
         self.reader = reader
         self.specs = specs
@@ -118,6 +123,7 @@ class StatusApp:
         self.late_after = late_after
         self.refresh_seconds = refresh_seconds
         self.problems = problems
+        self.liveness = liveness
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("crontabber.web", "templates"),
             autoescape=True,
@@ -365,6 +371,10 @@ class StatusApp:
         return Response(body, content_type)
 
     def healthz(self, request: Request) -> Response:
+        reason = self.liveness() if self.liveness is not None else None
+        if reason is not None:  # the process's own word, before the database's
+            line = " ".join(reason.split()) or "not alive"
+            return Response(line + "\n", "text/plain; charset=utf-8", "503 Service Unavailable")
         try:
             self.reader.check()
         except Unavailable as exc:
