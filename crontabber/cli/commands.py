@@ -8,6 +8,7 @@ switch calls is that table's; :mod:`crontabber.cli.entry` reads it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -132,7 +133,7 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
     """``--daemon``: tick until stopped; SIGHUP reads ``argv``'s configuration again."""
     from crontabber.config import configman_edge as config
     from crontabber.run import error_reporting
-    from crontabber.run.daemon import Workers, run_daemon
+    from crontabber.run.daemon import Liveness, Workers, run_daemon
     from crontabber.run.isolation import end_with_parent
 
     end_with_parent()  # a worker daemon: it ends with the daemon that started it
@@ -149,11 +150,16 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
             log.warning("SIGHUP: a new database_url takes a restart; the daemon keeps its own")
         return build_runner(without_misconfigured_jobs(fresh), store, signals, reporter)
 
+    liveness = Liveness.of(
+        settings.daemon_poll.total_seconds(),
+        settings.heartbeat_interval.total_seconds(),
+        (settings.state_retry + (settings.state_timeout or dt.timedelta(0))).total_seconds(),
+    )
     server = None
     if settings.web_port is not None:
         web = web_module()
         web.check_bind(settings.web_host, settings.web_auth_token)
-        server = web.start_server(web_app(settings), settings.web_host, settings.web_port)
+        server = web.start_server(web_app(settings, liveness), settings.web_host, settings.web_port)
         log.info("serving the status page on %s/", server.url)
     # More workers are daemons of their own (with one worker and no page), so that
     # independent jobs run at the same time, each through the claim.
@@ -177,6 +183,7 @@ def daemon(settings: Settings, store: StateStore, argv: Sequence[str]) -> int:
             rebuild=rebuild,
             on_stop=error_reporting.flush if reporter is not None else None,
             workers=workers,
+            liveness=liveness,
         )
     finally:
         if server is not None:
@@ -195,7 +202,7 @@ def web_module() -> Any:
     return web
 
 
-def web_app(settings: Settings) -> Any:
+def web_app(settings: Settings, liveness: Callable[[], str | None] | None = None) -> Any:
     web = web_module()
 
     return web.create_app(
@@ -204,6 +211,7 @@ def web_app(settings: Settings) -> Any:
         auth_token=settings.web_auth_token,
         max_ongoing_age=settings.max_ongoing_age,
         problems=[problem.message for problem in settings.problems],
+        liveness=liveness,
     )
 
 

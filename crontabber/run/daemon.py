@@ -53,6 +53,7 @@ def run_daemon(
     rebuild: Callable[[DaemonSignals], Runner] | None = None,
     on_stop: Callable[[], None] | None = None,
     workers: Workers | None = None,
+    liveness: Liveness | None = None,
 ) -> int:
     """Tick until stopped; the exit status (0, or 130/143 when a job was interrupted).
 
@@ -61,18 +62,22 @@ def run_daemon(
     raising a CrontabberError when it is bad. ``workers`` are other daemon processes
     this one started: every signal it gets is passed on to them, one that ends is
     started again, and it waits for them before it exits (the highest exit status
-    wins). Must run in the main thread.
+    wins). ``liveness`` is told of each tick and sleep (for ``/healthz``). Must run in
+    the main thread.
     """
     wake = threading.Event()
     forward = workers.forward if workers is not None else None
-    mind = workers.mind if workers is not None else None
+    liveness = liveness or Liveness(float("inf"))
+
+    def mind() -> None:  # about once a second while it sleeps
+        liveness.progress()
+        if workers is not None:
+            workers.mind()
+
     with DaemonSignals(shutdown_grace, wake, forward) as signals:
-        runner = _reading_due(build(signals), poll_seconds)
-        outage_since: float | None = None
+        runner = liveness.runner = _reading_due(build(signals), poll_seconds)
+        outage = _Outage(poll_seconds)
         seen_action: int | None = None  # the newest operator's action a sleep has seen
-        # Through an outage: 1s, doubling, at most poll_seconds, for as long as it lasts.
-        retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
-        pauses = retry.pauses()
         log.info(
             "crontabber daemon started: %s, polling every %gs",
             plural(len(runner.specs), "job"),
@@ -82,6 +87,7 @@ def run_daemon(
             if signals.reload_requested and rebuild is not None:
                 signals.reload_requested = False
                 runner = _reading_due(_reloaded(runner, rebuild, signals), poll_seconds)
+                liveness.runner = runner
             try:
                 report = runner.run()
             except GracefulStop:
@@ -96,18 +102,11 @@ def run_daemon(
                 raise  # nothing to wait for: the command says so in one line, exit 1
             except CrontabberError as exc:
                 runner.reads.forget()  # read every row once it answers again
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    log.error("%s; retrying until it answers (the daemon goes on)", exc)
-                wait = pauses.next() or poll_seconds
+                wait = outage.failed(exc)
             else:
-                if outage_since is not None:
-                    log.warning(
-                        "the state database answers again after %.0fs",
-                        time.monotonic() - outage_since,
-                    )
-                    outage_since, pauses = None, retry.pauses()
+                outage.answered()
                 wait = _until_due(report, poll_seconds)
+            mind()
             seen_action, acted = _sleep(runner, wake, wait, seen_action, mind)
             if acted:  # a reset, or a resume: every row is read again
                 runner.reads.forget()
@@ -119,6 +118,31 @@ def run_daemon(
             status = max(status, workers.wait(shutdown_grace + 30))
     log.info("daemon stopped (exit status %d)", status)
     return status
+
+
+class _Outage:
+    """The state database's outages, each said in one line as it begins and as it ends;
+    between tries the daemon waits 1 s, doubling, at most ``poll_seconds``."""
+
+    def __init__(self, poll_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        self.retry = RetryPolicy(first_delay=min(1.0, poll_seconds), max_delay=poll_seconds)
+        self.pauses = self.retry.pauses()
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> float:
+        """The pause before the next try."""
+        if self.since is None:
+            self.since = time.monotonic()
+            log.error("%s; retrying until it answers (the daemon goes on)", exc)
+        return self.pauses.next() or self.poll_seconds
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "the state database answers again after %.0fs", time.monotonic() - self.since
+            )
+            self.since, self.pauses = None, self.retry.pauses()
 
 
 def _until_due(report: Any, poll_seconds: float) -> float:
@@ -177,6 +201,33 @@ def _reloaded(
         return runner
     log.warning("SIGHUP: reloaded the configuration: %s", plural(len(fresh.specs), "job"))
     return fresh
+
+
+class Liveness:
+    """Whether a daemon's scheduler still gets on, for ``/healthz``: it says why not when
+    nothing has moved for ``stale_after`` seconds, neither a tick, nor a sleep, nor a
+    running job's heartbeat that the database answered. (Thread-safe: reads floats.)"""
+
+    def __init__(self, stale_after: float) -> None:
+        self.stale_after = stale_after
+        self.runner: Runner | None = None
+        self._last = time.monotonic()
+
+    def progress(self) -> None:
+        self._last = time.monotonic()
+
+    def __call__(self) -> str | None:
+        beat = self.runner.last_beat if self.runner is not None else 0.0
+        still = time.monotonic() - max(self._last, beat)
+        if still <= self.stale_after:
+            return None
+        return f"the scheduler has not got on for {still:.0f}s (no tick, sleep or heartbeat)"
+
+    @classmethod
+    def of(cls, *seconds: float) -> Liveness:
+        """Stale after three times the longest of ``seconds`` (a poll, a heartbeat
+        interval, the retries of a write...), and never under a minute."""
+        return cls(max(60.0, 3 * max(seconds, default=0.0)))
 
 
 class Workers:

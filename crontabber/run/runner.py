@@ -85,6 +85,7 @@ class Runner(TakingTurns):
         self._forced = False
         # How a tick reads the states: every row (None), or a daemon's run.reading.DueReads.
         self.reads: DueReads | None = None
+        self.last_beat = 0.0  # time.monotonic() of the last heartbeat the database answered
 
     def run(
         self, now: dt.datetime | None = None, *, only: str | None = None, force: bool = False
@@ -206,7 +207,9 @@ class Runner(TakingTurns):
         self.interrupts.lease_lost(Cancelled(f"{app_name} was cancelled by an operator"))
 
     def _beat(self, app_name: str, holder: Holder) -> bool:
-        return self.store.heartbeat(app_name, holder, self.lease.window)
+        held = self.store.heartbeat(app_name, holder, self.lease.window)
+        self.last_beat = time.monotonic()  # the database answered: progress, for /healthz
+        return held
 
     def _consider(
         self, spec: JobSpec, states: dict[str, JobState], now: dt.datetime, *, force: bool = False
