@@ -50,8 +50,17 @@ class StateFileGone(StateStoreError):
     writing on would go into a file nobody reads. A daemon stops (exit 1)."""
 
 
+class StateFileCorrupt(StateStoreError):
+    """The SQLite state file is damaged (``PRAGMA quick_check`` finds a problem): it is
+    never migrated, and the one line says to restore it or remove it."""
+
+
 class MigrationError(StateStoreError):
     """The schema cannot be brought up to date, or is newer than this crontabber."""
+
+
+# What no migration mends: an unreachable database, a state file gone or damaged.
+NO_MIGRATION_MENDS = (CannotReach, StateFileGone, StateFileCorrupt)
 
 
 class Unreachable(Exception):

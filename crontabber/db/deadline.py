@@ -29,15 +29,17 @@ if TYPE_CHECKING:
 class Deadline:
     """``with Deadline(connection, seconds):`` shuts the connection's socket down if the
     block outlives ``seconds`` (None or a connection without a socket: no deadline).
-    ``expired`` says afterwards whether it did."""
+    ``expired`` says afterwards whether it did, ``started`` when the block began."""
 
     def __init__(self, connection: Any, seconds: float | None) -> None:
         fileno = getattr(connection, "fileno", None)
         self.seconds = seconds
         self.expired = False
+        self.started = 0.0  # when the block began (monotonic)
         self._fileno = fileno() if callable(fileno) and seconds is not None else None
 
     def __enter__(self) -> Deadline:
+        self.started = time.monotonic()
         if self._fileno is not None and self.seconds is not None:
             _watchdog.arm(self, time.monotonic() + max(self.seconds, 0.0))
         return self

@@ -12,7 +12,9 @@ Errors are judged by driver class and SQLSTATE, never by message text:
 - :func:`is_lost_connection`: PostgreSQL could not be reached, or the
   connection went away (class 08, a server shutting down or starting);
 - :func:`is_transient`: that, or a serialization failure or deadlock (the
-  transaction did nothing), or a busy SQLite file.
+  transaction did nothing), or a busy SQLite file;
+- :func:`lock_timed_out`: a ``lock_timeout`` that ran out, told apart from a
+  ``NOWAIT`` lock that was not available (the same SQLSTATE).
 
 The drivers are looked up in ``sys.modules``, never imported here: a tick
 loads only the one it uses.
@@ -29,7 +31,8 @@ TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lost FOR UPDATE NOWAIT
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lost FOR UPDATE NOWAIT, and of a lock_timeout
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement_timeout, or of a cancel request
 UNDEFINED_TABLE = "42P01"
 CONNECTION_EXCEPTION_CLASS = "08"
 SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, starting up
@@ -40,6 +43,19 @@ SERIALIZATION_SQLSTATES = frozenset({"40001", "40P01"})
 def sqlstate(exc: BaseException) -> str | None:
     """A PostgreSQL error's SQLSTATE (None for anything else)."""
     return getattr(exc, "pgcode", None)
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``lock_timeout`` that ran out: SQLSTATE 55P03 raised by the
+    server's interrupt handler (``ProcessInterrupts``), not where a ``NOWAIT`` lock was
+    asked for (55P03 too: a claim relies on that one). The server names the C function
+    that raised an error, untranslated; only when it does not is the message read."""
+    if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+        return False
+    function = getattr(getattr(exc, "diag", None), "source_function", None)
+    if function:
+        return function == "ProcessInterrupts"
+    return "lock timeout" in str(exc)
 
 
 def is_lost_connection(exc: BaseException) -> bool:

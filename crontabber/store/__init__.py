@@ -7,7 +7,8 @@ connection and retry policy of :mod:`crontabber.store.session`. The records
 passed to and from a store are in :mod:`crontabber.store.records`, the lease
 rule's client side in :mod:`crontabber.store.lease`, the statements in
 ``sql/`` (read by :mod:`crontabber.store.queries`), the schema's description in
-:mod:`crontabber.store.schema` and its migrations in :mod:`crontabber.store.migrate`.
+:mod:`crontabber.store.schema` and its migrations in :mod:`crontabber.store.migrate`;
+:mod:`crontabber.store.integrity` tells a damaged SQLite file from an old schema.
 
 Names are imported from their modules when first asked for (module
 ``__getattr__``): importing this package imports no backend, so the backends
@@ -22,6 +23,7 @@ from crontabber.store.session import RETRY_FOR, TIMEOUT
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from crontabber.store.abc import StateStore
@@ -72,24 +74,31 @@ def open_store(
     retry_for: dt.timedelta = RETRY_FOR,
     timeout: dt.timedelta | None = TIMEOUT,
     auto_migrate: bool = True,
+    give_up: Callable[[], bool] | None = None,
 ) -> StateStore:
     """A store for ``postgresql://...`` or ``sqlite:///path``. Nothing is sent until used.
 
-    Writes are retried through connection trouble for ``retry_for``; one statement
+    Writes are retried through connection trouble for ``retry_for``, unless
+    ``give_up()`` says to stop (asked before and during each pause); one statement
     may go unanswered for ``timeout`` (None: for ever) before its connection is
-    given up (see :mod:`crontabber.db.deadline`)."""
+    given up (see :mod:`crontabber.db.deadline`), and on PostgreSQL the server ends
+    it sooner (see :mod:`crontabber.store.session`)."""
     from crontabber.db.url import parse_url
 
     parsed = parse_url(str(url))
+    options = {
+        "retry_for": retry_for,
+        "timeout": timeout,
+        "auto_migrate": auto_migrate,
+        "give_up": give_up,
+    }
     if parsed.dialect == "postgresql":
         from crontabber.store.postgresql import PostgresStore
 
-        return PostgresStore(
-            parsed, retry_for=retry_for, timeout=timeout, auto_migrate=auto_migrate
-        )
+        return PostgresStore(parsed, **options)
     from crontabber.store.sqlite import SqliteStore
 
-    return SqliteStore(parsed, retry_for=retry_for, timeout=timeout, auto_migrate=auto_migrate)
+    return SqliteStore(parsed, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -21,9 +21,7 @@ import abc
 import datetime as dt
 import logging
 
-from crontabber.db.deadline import Deadline
-from crontabber.db.retry import driver_errors
-from crontabber.errors import CannotReach, LockNotAvailable, StateFileGone, StateStoreError
+from crontabber.errors import NO_MIGRATION_MENDS, LockNotAvailable, StateStoreError
 from crontabber.store.operators import OperatorActions
 from crontabber.store.outbox import Outbox
 from crontabber.store.queries import queries
@@ -34,7 +32,7 @@ from crontabber.store.views import LogViews
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from crontabber.db.url import DatabaseURL
@@ -66,8 +64,9 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
         retry_for: dt.timedelta = RETRY_FOR,
         timeout: dt.timedelta | None = TIMEOUT,
         auto_migrate: bool = True,
+        give_up: Callable[[], bool] | None = None,
     ) -> None:
-        super().__init__(url, retry_for=retry_for, timeout=timeout)
+        super().__init__(url, retry_for=retry_for, timeout=timeout, give_up=give_up)
         self.auto_migrate = auto_migrate
         self.sql = queries(self.dialect_name)
 
@@ -89,7 +88,7 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
 
         try:
             rows = self._retrying("reading the jobs' state", read, claimed=False)
-        except (CannotReach, StateFileGone):  # not a schema to migrate
+        except NO_MIGRATION_MENDS:
             raise
         except StateStoreError:
             if self.ensure_schema():  # the schema was current: the error stands
@@ -202,7 +201,8 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
 
         False when the claim is no longer ours; ``"cancel"`` (renewed) when an
         operator asked for the run to stop (:meth:`cancel`). One attempt (from the heartbeat's
-        thread), never a retry: errors are raised. It uses the store's one
+        thread), never a retry: errors are raised (the server's lock or statement timeout
+        as a one-line StateStoreError). It uses the store's one
         connection, between the statements of the thread that runs the jobs, so a
         process never needs a second connection to keep its lease.
         """
@@ -211,14 +211,8 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
             "token": holder.token,
             "lease_seconds": lease.total_seconds(),
         }
-        with self._in_use:
-            connection = self._connect()
-            try:
-                with Deadline(connection, self.deadline_seconds(lease.total_seconds() / 3)):
-                    return self._beat(connection, params)
-            except driver_errors():
-                self._close_quietly("_connection")
-                raise
+        seconds = self.deadline_seconds(lease.total_seconds() / 3)
+        return self._once(lambda connection: self._beat(connection, params), seconds)
 
     def record_backfill_date(
         self,
@@ -301,12 +295,13 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
         """
         try:
             revision = self._retrying("checking the schema", self._revision, claimed=False)
-        except (CannotReach, StateFileGone):  # not a schema to migrate
+        except NO_MIGRATION_MENDS:
             raise
         except StateStoreError:
             revision = None  # most likely no version table yet: upgrade() decides
         if revision == SCHEMA_REVISION:
             return True
+        self.check_integrity()  # a damaged SQLite file reads as an old schema: never migrate it
         if not self.auto_migrate:
             raise StateStoreError(
                 f"the schema of the state database {self.url.safe} is out of date "
@@ -314,7 +309,7 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
             )
         from crontabber.store import migrate
 
-        result = migrate.upgrade(self.engine)
+        result = migrate.upgrade(self.engine, lock_timeout=self.lock_timeout_seconds)
         if result.changed:
             log.info(
                 "migrated the state database from schema revision %s to %s",
@@ -324,10 +319,12 @@ class StateStore(LogViews, OperatorActions, Outbox, Session, abc.ABC):
         return False
 
     def migrate(self) -> tuple[str | None, str]:
-        """Apply the migrations the database lacks; the revisions before and after."""
+        """Apply the migrations the database lacks; the revisions before and after.
+        A damaged SQLite file is refused (StateFileCorrupt), never migrated."""
         from crontabber.store import migrate
 
-        result = migrate.upgrade(self.engine)
+        self.check_integrity()
+        result = migrate.upgrade(self.engine, lock_timeout=self.lock_timeout_seconds)
         return result.before, result.after
 
     # --- what each database does: each runs on ``connection`` and commits what it writes -----

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from crontabber.db.retry import describe_error
 from crontabber.record import record
 from crontabber.store.records import abandoned_error
 
@@ -230,7 +231,8 @@ class Heartbeat:
             except Exception as exc:
                 if not self._failing:
                     self._failing = True
-                    log.warning("heartbeat of %s failed (will retry): %s", app_name, exc)
+                    said = describe_error(exc)
+                    log.warning("heartbeat of %s failed (will retry): %s", app_name, said)
                 since = self._clock() - self._renewed
                 left = self._interval if self._deadline is None else self._deadline - since
                 if self._server_down is not None and self._server_down(exc, max(left, 0.0)):
@@ -240,7 +242,9 @@ class Heartbeat:
                     continue
                 since = self._clock() - self._renewed
                 if self._deadline is not None and since > self._deadline:
-                    self._lose(current, f"it could not be renewed for {since:.1f}s")
+                    # Not renewed, not taken over (a beat that fails cannot tell): say why.
+                    said = describe_error(exc)
+                    self._lose(current, f"it could not be renewed for {since:.1f}s: {said}")
                 continue
             if self._failing:
                 self._failing = False

@@ -75,11 +75,15 @@ def head_revision() -> str:
     return _script().get_current_head() or ""
 
 
-def upgrade(engine: sa.Engine) -> Upgrade:
+def upgrade(engine: sa.Engine, *, lock_timeout: float | None = None) -> Upgrade:
     """Apply every revision the database lacks, in one transaction.
 
     On PostgreSQL the transaction first takes the schema lock, so concurrent
     callers run one after another and all but the first find nothing to do.
+    Then, with ``lock_timeout`` (seconds), each of its statements waits that long at
+    most for a table lock (``SET LOCAL``): an ALTER stuck behind another session's
+    lock would queue every other statement on the table behind it. No statement
+    timeout: a migration may take long.
     On SQLite pass the engine of :func:`crontabber.store.open_store`, whose
     transactions begin with ``BEGIN IMMEDIATE``: the plain pysqlite driver
     would run each ALTER outside any transaction.
@@ -97,6 +101,8 @@ def upgrade(engine: sa.Engine) -> Upgrade:
     ):
         if engine.dialect.name == "postgresql":
             conn.execute(sql.lock_schema())
+            if lock_timeout is not None:
+                conn.execute(sql.set_lock_timeout(lock_timeout))
         before = _migration_context(conn).get_current_revision()
         if before == head_revision():
             return Upgrade(before, before)

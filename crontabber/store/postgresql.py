@@ -80,8 +80,17 @@ class PostgresStore(StateStore):
 
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         with connection.cursor() as cursor:
-            cursor.execute(self.sql[name], params)
+            cursor.execute(*self._bounded(name, params))
             return decoded_rows(cursor) if cursor.description else []
+
+    def _bounded(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The statement ``name`` after the ``timeouts`` the server ends it at (the
+        session's, see :meth:`Session.server_timeouts`), in one query string: one round
+        trip, and one implicit transaction, to which SET LOCAL is confined."""
+        timeouts = self._timeouts
+        if timeouts is None:
+            return self.sql[name], params
+        return self.sql["timeouts"] + ";\n" + self.sql[name], {**params, **timeouts}
 
     def claim_next(
         self,
@@ -231,7 +240,7 @@ class PostgresStore(StateStore):
 
     def _prune(self, connection: Any, params: dict[str, Any]) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(self.sql["prune_log"], params)
+            cursor.execute(*self._bounded("prune_log", params))
             return cursor.rowcount
 
     def _pause(self, connection: Any, params: dict[str, Any]) -> Pause | None:

@@ -7,6 +7,18 @@ through :meth:`Session._retrying`: transient trouble (judged by
 :func:`crontabber.db.retry.is_transient`) is retried on a new connection with
 the pauses of its :class:`~crontabber.db.retry.RetryPolicy`, and any other
 driver error becomes a one-line :class:`~crontabber.errors.StateStoreError`.
+A caller may stop the retries early: ``give_up()``, asked before and during each
+pause, ends them with the failure at once (a signal to stop, say).
+
+Each statement has two limits. The client's deadline
+(:mod:`crontabber.db.deadline`, ``timeout``) shuts a connection down that stops
+answering. On PostgreSQL the server is also told, with each statement, to end
+it sooner (:meth:`Session.server_timeouts`): ``lock_timeout``
+(:data:`LOCK_TIMEOUT_SHARE` of ``timeout``: 3 s of the default 10 s) and
+``statement_timeout`` (a little short of the deadline), as ``SET LOCAL`` in the
+same query string (see ``timeouts`` in ``sql/postgresql.sql``). So a statement
+stuck behind another session's lock ends with a one-line error that says so,
+on a connection that survives, and is retried like any transient trouble.
 """
 
 from __future__ import annotations
@@ -20,11 +32,13 @@ from crontabber.db.connect import POSTGRES_DEFAULTS, connect
 from crontabber.db.deadline import Deadline
 from crontabber.db.retry import (
     LOCK_NOT_AVAILABLE,
+    QUERY_CANCELED,
     SHUTDOWN_SQLSTATES,
     RetryPolicy,
     describe_error,
     driver_errors,
     is_lost_connection,
+    lock_timed_out,
     sqlstate,
 )
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError, Unreachable
@@ -41,6 +55,12 @@ if TYPE_CHECKING:
 RETRY_FOR = dt.timedelta(seconds=60)  # how long state writes are retried through trouble
 TIMEOUT = dt.timedelta(seconds=10)  # how long one statement may go unanswered
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0  # seconds between retries: doubling, capped
+GIVE_UP_POLL = 0.1  # seconds: how often give_up() is asked during a pause
+# The server's limits on a statement with a deadline of D seconds (PostgreSQL):
+# statement_timeout D less a tenth of it, at least 0.5 s (10 s: 9 s), and never under
+# D/2; lock_timeout a share of the store's timeout, never over half the statement's.
+LOCK_TIMEOUT_SHARE = 0.3
+STATEMENT_TIMEOUT_MARGIN, MIN_STATEMENT_TIMEOUT_MARGIN = 0.1, 0.5
 EXPIRES = "; its claim will expire and a later run recovers"
 PROBE_SECONDS = 2.0  # at most, to ask the hosts whether they are down, when a heartbeat fails
 MIN_PROBE_SECONDS = 0.25  # at least: a port that refuses says so at once
@@ -61,10 +81,12 @@ class Session:
         *,
         retry_for: dt.timedelta = RETRY_FOR,
         timeout: dt.timedelta | None = TIMEOUT,
+        give_up: Callable[[], bool] | None = None,
     ) -> None:
         self.url = url
         self.retry_for = retry_for
         self.timeout = timeout
+        self.give_up = give_up  # True: stop retrying, raise the failure now
         self.retry = RetryPolicy(
             first_delay=FIRST_DELAY, max_delay=MAX_DELAY, within=retry_for.total_seconds()
         )
@@ -73,6 +95,8 @@ class Session:
         # thread included, one at a time: a process holds one connection, however busy.
         self._in_use = threading.Lock()
         self._engine: Any = None
+        # The server's timeouts of the statements being run (under _in_use), or None.
+        self._timeouts: dict[str, int] | None = None
 
     @property
     def engine(self) -> Any:
@@ -131,35 +155,126 @@ class Session:
             try:
                 with self._in_use:
                     connection = self._connect()
-                    deadline = Deadline(connection, self.deadline_seconds(pauses.remaining()))
+                    deadline = self._deadline(connection, self.deadline_seconds(pauses.remaining()))
                     with deadline:
                         return operation(connection)
             except Unreachable as exc:
                 error: BaseException = exc.error
-                unreachable = (
-                    f"cannot reach the state database {self.url.safe}: {describe_error(error)}"
-                )
+                said = f"cannot reach the state database {self.url.safe}: {describe_error(error)}"
                 if not claimed:
-                    raise CannotReach(unreachable) from error
-                failure: StateStoreError = CannotReach(f"{what} failed: {unreachable}{expires}")
+                    raise CannotReach(said) from error
+                failure: StateStoreError = CannotReach(f"{what} failed: {said}{expires}")
                 pause = pauses.next()
             except LockNotAvailable:
                 raise
             except driver_errors() as exc:
-                if sqlstate(exc) == LOCK_NOT_AVAILABLE:
-                    raise LockNotAvailable() from exc
-                with self._in_use:
-                    self._close_quietly("_connection")
                 error = exc
-                said = describe_error(exc)
-                if deadline is not None and deadline.expired:
-                    said = f"the state database did not answer within {deadline.seconds:g}s"
+                said, transient = self._failed(exc, deadline)
                 failure = StateStoreError(f"{what} failed: {said}{expires}")
-                pause = pauses.next() if self.retry.transient(exc) else None
-            if pause is None:
+                pause = pauses.next() if transient else None
+            if pause is None or self._gives_up():
                 raise failure from error
-            log.warning("%s failed (%s); retrying in %.1fs", what, type(error).__name__, pause)
-            time.sleep(pause)
+            log.warning("%s failed: %s; retrying in %.1fs", what, said, pause)
+            if not self._wait_to_retry(pause):
+                raise failure from error
+
+    def _once(self, operation: Callable[[Any], T], seconds: float | None) -> T:
+        """``operation(connection)``, one attempt under a deadline of ``seconds``: errors
+        are raised, the driver's with the connection closed, the server's timeouts (see
+        :meth:`server_timeouts`) as a one-line StateStoreError, the connection kept."""
+        with self._in_use:
+            connection = self._connect()
+            deadline = self._deadline(connection, seconds)
+            try:
+                with deadline:
+                    return operation(connection)
+            except driver_errors() as exc:
+                timed_out = self.server_timed_out(exc, deadline)
+                if timed_out is not None:
+                    raise StateStoreError(timed_out) from exc
+                self._close_quietly("_connection")
+                raise
+
+    def _failed(self, exc: BaseException, deadline: Deadline | None) -> tuple[str, bool]:
+        """A failed attempt's error in one line, and whether it is worth another."""
+        timed_out = self.server_timed_out(exc, deadline)
+        if timed_out is not None:  # the server ended the statement: the connection is fine
+            return timed_out, True
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:
+            raise LockNotAvailable() from exc
+        with self._in_use:
+            self._close_quietly("_connection")
+        self._check_failure(exc)
+        said = describe_error(exc)
+        if deadline is not None and deadline.expired:
+            said = f"the state database did not answer within {deadline.seconds:g}s"
+        return said, self.retry.transient(exc)
+
+    def _check_failure(self, exc: BaseException) -> None:
+        """Raise a StateStoreError of its own when ``exc`` says more than its line (a
+        corrupt SQLite file): nothing on PostgreSQL."""
+
+    def check_integrity(self) -> None:
+        """Raise :class:`~crontabber.errors.StateFileCorrupt` when the database is
+        damaged: SQLite's ``PRAGMA quick_check`` (it reads the whole file); nothing on
+        PostgreSQL, whose server checks its own pages."""
+
+    def _gives_up(self) -> bool:
+        return self.give_up is not None and bool(self.give_up())
+
+    def _wait_to_retry(self, seconds: float) -> bool:
+        """Sleep ``seconds`` before a retry; False, at once, when ``give_up()`` says so."""
+        ends = time.monotonic() + seconds
+        while (left := ends - time.monotonic()) > 0:
+            if self._gives_up():
+                return False
+            time.sleep(min(left, GIVE_UP_POLL) if self.give_up is not None else left)
+        return True
+
+    def _deadline(self, connection: Any, seconds: float | None) -> Deadline:
+        """The deadline of the next statements on ``connection`` (``_in_use`` held), and
+        the server's timeouts they are sent with (``_timeouts``)."""
+        self._timeouts = self.server_timeouts(seconds)
+        return Deadline(connection, seconds)
+
+    def server_timeouts(self, deadline: float | None) -> dict[str, int] | None:
+        """The ``lock_timeout_ms`` and ``statement_timeout_ms`` a statement with a client
+        deadline of ``deadline`` seconds is sent with: the statement timeout a little
+        short of the deadline, so that the server ends the statement first and the
+        connection survives, the lock timeout shorter still. None (nothing is sent) on
+        SQLite or without a deadline."""
+        lock = self.lock_timeout_seconds
+        if deadline is None or lock is None or self.url.dialect != "postgresql":
+            return None
+        margin = max(deadline * STATEMENT_TIMEOUT_MARGIN, MIN_STATEMENT_TIMEOUT_MARGIN)
+        statement = max(deadline - margin, deadline / 2)
+        return {
+            "lock_timeout_ms": tenths_in_ms(min(lock, statement / 2)),
+            "statement_timeout_ms": tenths_in_ms(statement),
+        }
+
+    @property
+    def lock_timeout_seconds(self) -> float | None:
+        """How long a statement may wait for another session's lock (PostgreSQL's
+        ``lock_timeout``): LOCK_TIMEOUT_SHARE of ``timeout``; None without one."""
+        if self.timeout is None or self.timeout <= dt.timedelta(0):
+            return None
+        return self.timeout.total_seconds() * LOCK_TIMEOUT_SHARE
+
+    def server_timed_out(self, exc: BaseException, deadline: Deadline | None) -> str | None:
+        """``exc`` in one line when it is the server ending a statement run under
+        ``deadline`` at one of its :meth:`server_timeouts`; None otherwise (a ``NOWAIT``
+        lock that was not available, a cancel that came before the statement timeout)."""
+        timeouts = None if deadline is None else self.server_timeouts(deadline.seconds)
+        if timeouts is None or deadline is None:
+            return None
+        if lock_timed_out(exc):
+            seconds = timeouts["lock_timeout_ms"] / 1000
+            return f"the state tables are locked by another session (lock_timeout {seconds:g}s)"
+        seconds = timeouts["statement_timeout_ms"] / 1000
+        if sqlstate(exc) == QUERY_CANCELED and time.monotonic() - deadline.started >= seconds * 0.9:
+            return f"the statement ran past its statement_timeout ({seconds:g}s)"
+        return None
 
     def deadline_seconds(self, remaining: float | None = None) -> float | None:
         """How long the next statement may take: ``timeout``, but no longer than the
@@ -213,6 +328,11 @@ class Session:
             return False
         finally:
             connection.close()
+
+
+def tenths_in_ms(seconds: float) -> int:
+    """``seconds`` to the tenth (at least one), in milliseconds: a timeout as it is said."""
+    return max(round(seconds * 10), 1) * 100
 
 
 def _answered(connection: Any, ends: float) -> bool:

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 
-from crontabber.errors import StateFileGone
+from crontabber.errors import StateFileGone, Unreachable
 from crontabber.record import replace
 from crontabber.store.abc import StateStore
 from crontabber.store.operators import RunNowStatus, run_now_status
@@ -92,10 +92,27 @@ class SqliteStore(StateStore):
                     f"{'removed' if found is None else 'replaced'} while crontabber had it "
                     "open; stopping rather than write into a file nobody reads"
                 )
-        connection = super()._connect()
+        try:
+            connection = super()._connect()
+        except Unreachable as exc:  # a file SQLite cannot read fails already at the connect
+            self._check_failure(exc.error)
+            raise
         if self._file is None:
             self._file = self._file_id()
         return connection
+
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check``; StateFileCorrupt when it finds a problem (see
+        :mod:`crontabber.store.integrity`)."""
+        from crontabber.store import integrity  # only when the file may be damaged
+
+        integrity.check(self._path, self.url.connect_args["busy_timeout"])
+
+    def _check_failure(self, exc: BaseException) -> None:
+        from crontabber.store import integrity  # only when a statement failed
+
+        if integrity.looks_corrupt(exc):
+            self.check_integrity()
 
     def _file_id(self) -> tuple[int, int] | None:
         """The state file's (device, inode), or None when there is none at its path."""

@@ -171,5 +171,10 @@ def lock_schema() -> sa.Select:
     return sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY))
 
 
+def set_lock_timeout(seconds: float) -> sa.TextClause:
+    """Wait at most ``seconds`` for a lock until the transaction ends (PostgreSQL)."""
+    return sa.text(f"SET LOCAL lock_timeout = {max(round(seconds * 1000), 1)}")
+
+
 def select_schema_revisions() -> sa.Select:
     return sa.select(schema_revisions.c.version_num)

@@ -6,7 +6,8 @@ ones: nothing is faked) through ``StateStore.connection_factory``;
 ``hook(event, name, connection)`` is called with ``"before"`` and ``"after"``
 around each statement, ``connection`` being the driver's own. A statement
 that is not one of the named ones (``BEGIN IMMEDIATE``, ``COMMIT``) is named
-by its first word. :class:`Recorder` keeps the names and counts connections.
+by its first word; the ``timeouts`` sent in front of a PostgreSQL statement are
+not named apart. :class:`Recorder` keeps the names and counts connections.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ Hook = Callable[[str, str, Any], None]
 
 
 def statement_name(sql: str) -> str:
+    timeouts = queries("postgresql")["timeouts"] + ";\n"
+    if sql.startswith(timeouts):
+        sql = sql[len(timeouts) :]
     for dialect in ("postgresql", "sqlite"):
         for name, text in queries(dialect).items():
             if text == sql:

@@ -108,6 +108,6 @@ def waiting_on_a_lock(admin: sa.Connection, database: str, statement: str) -> bo
         admin.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %(db)s "
             "AND wait_event_type = 'Lock' AND query LIKE %(query)s",
-            {"db": database, "query": statement + "%"},
+            {"db": database, "query": "%" + statement + "%"},
         ).scalar()
     )

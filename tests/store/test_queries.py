@@ -80,6 +80,8 @@ VALUES = {
     "id": 1,
     "status": "sent",
     "retry_seconds": 0.0,
+    "lock_timeout_ms": 3000,
+    "statement_timeout_ms": 9000,
 }
 
 

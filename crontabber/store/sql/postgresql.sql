@@ -6,6 +6,17 @@
 --
 -- The columns of a job's row, in this order, are STATE_COLUMNS in crontabber/store/schema.py.
 
+-- name: timeouts
+-- Sent before each statement, in the same query string (crontabber.store.session's
+-- server_timeouts): one round trip, and, in autocommit, one implicit transaction, so
+-- SET LOCAL holds for that statement alone and no session state outlives it (safe
+-- behind a transaction-pooling PgBouncer). The server ends a statement that waits
+-- for a lock longer than lock_timeout (55P03, unlike NOWAIT's raised by
+-- ProcessInterrupts), or runs longer than statement_timeout (57014), before the
+-- client's deadline would shut the connection down.
+SET LOCAL lock_timeout = %(lock_timeout_ms)s;
+SET LOCAL statement_timeout = %(statement_timeout_ms)s
+
 -- name: timeline
 -- The server's timeline (a promotion starts a new one), or NULL on a standby.
 CASE WHEN NOT pg_is_in_recovery()
