@@ -64,7 +64,7 @@ def machine(dbs: Databases | None) -> dict[str, str]:
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = models[0] if models else platform.processor()
-    direct = importlib.metadata.distribution("crontabber").read_text("direct_url.json") or ""
+    direct = importlib.metadata.distribution("crontabber-ng").read_text("direct_url.json") or ""
     info = {
         "CPU": f"{cpu}, {os.cpu_count()} cores",
         "OS": platform.platform(),

@@ -189,7 +189,10 @@ def replay(url: str, count: int) -> float:
         "failed": False,
         "error": None,
         "duration": dt.timedelta(microseconds=20),
-        **dict.fromkeys(("exc_type", "exc_value", "exc_traceback")),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "trigger": "schedule",
+        **dict.fromkeys(("exc_type", "exc_value", "exc_traceback", "output")),
     }
     try:
         with connection.cursor() as cursor:
