@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from crontabber.errors import ClaimLost, Terminated
+from crontabber.errors import ClaimLost, LeaseLost, Terminated
+from crontabber.run.outcomes import describe_failure, planned_at
 from crontabber.run.output import RunOutput
+from crontabber.store.fencing import JobClaim
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -55,13 +57,18 @@ class Job:
     ) -> None:
         self.spec, self.state, self.holder, self.now = spec, state, holder, now
         self.config = config
+        self.made: object = None  # the job's configuration, once made
+
+    def configure(self) -> object:
+        """The job's configuration (made once: in crontabber's process, before a fork, so
+        that a daemon's configuration read is kept for the next run)."""
+        if self.made is None:
+            self.made = self.spec.config if self.config is None else self.config(self.spec)
+        return self.made
 
     def __call__(self, record_date: RecordDate) -> Dates | None:
-        from crontabber.store.fencing import JobClaim  # here: an idle tick never needs it
-
         spec, state, holder = self.spec, self.state, self.holder
-        config = spec.config if self.config is None else self.config(spec)
-        app = spec.app_class(config, state)
+        app = spec.app_class(self.configure(), state)
         app.claim = JobClaim(
             spec.app_name, holder.token, state.fence, state.next_run or self.now, holder.host
         )
@@ -73,8 +80,6 @@ class Job:
     def _backfill(self, app: Any, record_date: RecordDate) -> Dates:
         """Run a backfill job once per missed date, each recorded as it succeeds; a
         failure stops the series there. The last date and the job's next run."""
-        from crontabber.run.outcomes import planned_at
-
         spec, state = self.spec, self.state
         dates, next_run = spec.backfill_plan(state.last_success, planned_at(state, self.now))
         done = state.last_success
@@ -117,10 +122,13 @@ def run_apart(
     output_bytes: int,
     capture_fds: bool,
     on_failure: Callable[[JobSpec, BaseException], None] | None,
+    lease: Callable[[], tuple[float, float] | None] | None = None,
 ) -> Ran:
     """The job, in a child process of its own (see :mod:`crontabber.run.isolation`);
     ``on_failure`` sees the job's own exception there. This process becomes a
-    subreaper (Linux): after each run, its children in other sessions are ended."""
+    subreaper (Linux): after each run, its children in other sessions are ended.
+    ``lease`` says when the claim's lease must be renewed by, and when it lapses: the
+    child holds itself to them (a run that stopped itself is a lost lease)."""
     from crontabber.run.isolation import RunProcess, become_subreaper, end_strays
 
     become_subreaper()  # once is enough; what runs leave behind is ours, not PID 1's
@@ -132,7 +140,11 @@ def run_apart(
 
         return _in_child(job, remote_date, output_bytes, capture_fds, on_failure)
 
-    child = RunProcess(work, on_request=lambda body: record_date(*body))
+    try:
+        job.configure()
+    except Exception as exc:  # as it would have failed in the child
+        return Ran(None, exc, None, "")
+    child = RunProcess(work, on_request=lambda body: record_date(*body), lease=lease)
     child.start()
     stopped: BaseException | None = None
     try:
@@ -147,6 +159,8 @@ def run_apart(
         return Ran(None, stopped, None, output)
     if ended is not None:
         return Ran(None, ended, None, output)
+    if error is not None and error["type"] == "crontabber.LeaseLost":
+        return Ran(None, LeaseLost.of(job.spec.app_name, error["value"]), None, output)
     return Ran(value, None, error, output)  # type: ignore[arg-type]
 
 
@@ -157,8 +171,6 @@ def _in_child(
     capture_fds: bool,
     on_failure: Callable[[JobSpec, BaseException], None] | None,
 ) -> tuple[object, dict[str, str] | None, str]:
-    from crontabber.run.outcomes import describe_failure
-
     value, error = None, None
     output = RunOutput(output_bytes, fds=capture_fds)
     with output:
@@ -166,7 +178,7 @@ def _in_child(
             value = job(record_date)
         except BaseException as exc:
             error = describe_failure(exc)
-            if on_failure is not None and not isinstance(exc, Terminated):
+            if on_failure is not None and not isinstance(exc, (Terminated, LeaseLost)):
                 on_failure(job.spec, exc)
                 from crontabber.run import error_reporting
 

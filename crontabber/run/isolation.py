@@ -24,24 +24,32 @@ parent-death signal) and ends its descendants.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import mmap
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from crontabber.errors import RunProcessEnded, Terminated
+from crontabber.errors import LeaseLost, RunProcessEnded, Terminated
 
 log = logging.getLogger("crontabber")
 
 KILL_GRACE = 2.0  # seconds a stopped run has to end (and say what it printed) before SIGKILL
+LEASE_LOOK = 0.1  # seconds between looks at the lease: crontabber shares it, the child heeds it
+KILL_MARGIN = 0.2  # seconds before its lease lapses that a run still going is killed
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 PARENT_ENV = "CRONTABBER_PARENT_PID"  # set for a worker daemon: it ends with its parent
 _HEADER = struct.Struct("!I")
+_LEASE = struct.Struct("dd")  # renew deadline, lapse (time.monotonic())
 _libc: Any = None
 _subreaper = False  # whether this process adopts what its runs leave behind
 
@@ -169,30 +177,58 @@ class RunProcess:
     signal handler that raises ends it), then ``end(stop=...)``; ``result`` is the
     child's ``(value, error, output)``, or None when it ended without one."""
 
-    def __init__(self, work: Work, on_request: Callable[[Any], object]) -> None:
+    def __init__(
+        self,
+        work: Work,
+        on_request: Callable[[Any], object],
+        lease: Callable[[], tuple[float, float] | None] | None = None,
+    ) -> None:
         self.work = work
         self.on_request = on_request  # answers a child's ("ask", ...) message
+        self.lease = lease  # the claim's (renew deadline, lapse), kept in self._shared
         self.result: tuple[object, dict[str, str] | None, str] | None = None
         self.forked: list[int] = []  # processes the job forked that returned into crontabber
         self.pid = 0
         self._channel: Channel | None = None
+        self._shared = mmap.mmap(-1, _LEASE.size)  # shared with the child: its lease
+
+    def _share_lease(self) -> bool:
+        held = self.lease() if self.lease is not None else None
+        if held is not None:
+            self._shared[:] = _LEASE.pack(*held)
+        return held is not None
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
         parent = os.getpid()
-        with warnings.catch_warnings():  # 3.12+: forking with threads; the child uses none
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        leased = self._share_lease()
+        gc.freeze()  # the child's collections leave crontabber's objects (and pages) alone
+        try:
+            with warnings.catch_warnings():  # 3.12+: forking with threads; the child uses none
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        finally:
+            if os.getpid() == parent:
+                gc.unfreeze()
         if pid == 0:
             ours.close()
-            _child(Channel(theirs), parent, self.work)
+            _child(Channel(theirs), parent, self.work, self._shared if leased else None)
         theirs.close()
         self.pid, self._channel = pid, Channel(ours)
 
-    def converse(self) -> None:
-        """Answer the child until it has said its result, or ended."""
+    def converse(self, until: float | None = None) -> None:
+        """Answer the child until it has said its result, or ended (or ``until``, a
+        ``time.monotonic()``); meanwhile, tell it of each renewal of its lease."""
         assert self._channel is not None
-        while (message := self._channel.receive()) is not None:
+        waiting = select.poll()
+        waiting.register(self._channel.sock, select.POLLIN)
+        while until is None or time.monotonic() < until:
+            if not waiting.poll(LEASE_LOOK * 1000):
+                self._share_lease()
+                continue
+            message = self._channel.receive()
+            if message is None:
+                return
             kind, body = message
             if kind == "ask":
                 self._channel.send(self.on_request(body))
@@ -209,10 +245,11 @@ class RunProcess:
             _signal_group(self.pid, signal.SIGTERM)
             self._channel.sock.settimeout(KILL_GRACE)
             with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
-                self.converse()
+                self.converse(until=time.monotonic() + KILL_GRACE)
             _signal_group(self.pid, signal.SIGKILL)
         self._channel.sock.close()
         status = _wait(self.pid)
+        self._shared.close()
         _signal_group(self.pid, signal.SIGKILL)  # what the run left in its group
         if self.forked:
             return RunProcessEnded(
@@ -254,7 +291,36 @@ def _terminated(signum: int, _frame: object) -> None:
     raise Terminated(f"terminated by {signal.Signals(signum).name}")
 
 
-def _child(channel: Channel, parent: int, work: Work) -> NoReturn:
+def _lease_lost(_signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    raise LeaseLost(
+        "it was not renewed in time (crontabber stopped, frozen or cut off), "
+        "so the run stopped itself"
+    )
+
+
+def _hold_to_lease(shared: mmap.mmap) -> None:
+    """The child's watch on its lease, in a thread: well past the renew deadline crontabber
+    last shared, the job is interrupted (LeaseLost); just before the lease lapses, the run
+    and all it started are killed. So a run never outlives a lease its parent, frozen or
+    cut off, could not renew: another host may take the claim then."""
+    main = threading.main_thread().ident or 0
+    interrupted = False
+    while True:
+        renew_by, lapses = _LEASE.unpack(shared[:])
+        now = time.monotonic()
+        if now > lapses - KILL_MARGIN:
+            end_descendants()
+            os.killpg(0, signal.SIGKILL)
+        # Halfway from the renew deadline to the lapse: a renewal crontabber sent before
+        # its deadline may still be answered (it counts); past this, none can help.
+        if now > renew_by + (lapses - renew_by) / 2 and not interrupted:
+            interrupted = True
+            signal.pthread_kill(main, signal.SIGUSR2)
+        time.sleep(LEASE_LOOK)
+
+
+def _child(channel: Channel, parent: int, work: Work, shared: mmap.mmap | None) -> NoReturn:
     """The child's life: a session of its own, the work, its result, and nothing left."""
     me, code = os.getpid(), 0
     try:
@@ -265,12 +331,15 @@ def _child(channel: Channel, parent: int, work: Work) -> NoReturn:
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # crontabber says when to stop
         signal.signal(signal.SIGTERM, _terminated)
+        signal.signal(signal.SIGUSR2, _lease_lost)
         if os.getppid() != parent:  # crontabber died before the line above
             os._exit(143)
+        if shared is not None:
+            threading.Thread(target=_hold_to_lease, args=(shared,), daemon=True).start()
         result = work(channel)
         if os.getpid() != me:
             _returned_fork(channel)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR2})
         end_descendants()
         channel.send(("result", result))
     except BaseException:

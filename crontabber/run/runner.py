@@ -323,6 +323,7 @@ class Runner(TakingTurns):
                     output_bytes=self.run_output_bytes,
                     capture_fds=self.capture_fds,
                     on_failure=self.on_failure,
+                    lease=self._heartbeat.held_until,
                 )
             else:
                 ran = execution.run_here(

@@ -206,6 +206,14 @@ class Heartbeat:
         it is committed, but one that finds the claim released says nothing."""
         self._finishing.add(holder.token)
 
+    def held_until(self) -> tuple[float, float] | None:
+        """When the running claim's lease must be given up unless renewed (its renew
+        deadline) and when it lapses, in ``time.monotonic()`` seconds (system-wide on
+        Linux: a run's process can hold itself to them); None without a window."""
+        if self._window is None or self._deadline is None:
+            return None
+        return self._renewed + self._deadline, self._renewed + self._window
+
     def lost(self, holder: Any) -> str | None:
         """Why ``holder``'s lease was lost, or None while it holds."""
         return self._lost.get(holder.token)
