@@ -34,12 +34,12 @@ JOBS = (
         "Slow",
         "slow",
         run="""
-            note(f"start {os.getpid()}")
+            note(f"start {crontabber_pid()}")
             time.sleep(float(os.environ.get("SLOW_SECONDS", "5")))
-            note(f"end {os.getpid()}")
+            note(f"end {crontabber_pid()}")
         """,
     ),
-    Job("Minutely", "minutely", run='note(f"minutely {os.getpid()}")'),
+    Job("Minutely", "minutely", run='note(f"minutely {crontabber_pid()}")'),
 )
 
 

@@ -19,9 +19,9 @@ JOBS = [
         f"Busy{i}",
         f"busy{i}",
         run="""
-            note(self.app_name, "start", os.getpid(), time.monotonic())
+            note(self.app_name, "start", crontabber_pid(), time.monotonic())
             time.sleep(1.0)
-            note(self.app_name, "end", os.getpid(), time.monotonic())
+            note(self.app_name, "end", crontabber_pid(), time.monotonic())
         """,
     )
     for i in range(4)

@@ -25,9 +25,9 @@ JOBS = (
         "Marking",
         attributes="seconds = 0.0",
         run="""
-            note("start", self.app_name, os.getpid(), time.time())
+            note("start", self.app_name, crontabber_pid(), time.time())
             time.sleep(float(os.environ.get("JOB_SECONDS", self.seconds)))
-            note("end", self.app_name, os.getpid(), time.time())
+            note("end", self.app_name, crontabber_pid(), time.time())
         """,
     ),
     Job("Tick", "tick", base="Marking", run=None),

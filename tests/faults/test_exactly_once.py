@@ -34,7 +34,7 @@ JOBS = (
             time.sleep(0.02)
             path = os.path.join(os.environ["RUNS_DIR"], "runs-" + os.environ["ROUND"] + ".txt")
             with open(path, "a") as f:
-                f.write(f"{self.app_name} {os.getpid()}\\n")
+                f.write(f"{self.app_name} {crontabber_pid()}\\n")
         """,
     ),
     *(

@@ -1,7 +1,7 @@
 """The hammer: 16 processes x 50 rounds over 10 jobs on PostgreSQL, with injected crashes.
 
 Every round makes every job due and releases all workers at once. Some job runs
-crash their process (os._exit) right after starting; the crashed claim is on
+crash their process (SIGKILL to crontabber) right after starting; the crashed claim is on
 this host with a dead pid, so a later run recovers it (in that round, or the
 next): it records the crash as a failure and leaves the job to its retry time. At the end: no
 job ran twice in a round or overlapped itself, every round either finished or
@@ -36,7 +36,7 @@ JOB_CLASSES = (
         "Hammered",
         run="""
             round_number = os.environ["ROUND"]
-            note("start", self.app_name, round_number, os.getpid(), time.time())
+            note("start", self.app_name, round_number, crontabber_pid(), time.time())
             marker = os.path.join(HERE, f"crash-{self.app_name}-{round_number}")
             if "HAMMER_NO_CRASH" not in os.environ and hash((self.app_name, round_number)) % 9 == 0:
                 try:
@@ -44,9 +44,10 @@ JOB_CLASSES = (
                 except FileExistsError:
                     pass  # crash once per job and round, not on the recovery
                 else:
-                    os._exit(70)
+                    os.kill(crontabber_pid(), 9)  # crontabber dies, and its run with it
+                    time.sleep(60)
             time.sleep(0.005)
-            note("end", self.app_name, round_number, os.getpid(), time.time())
+            note("end", self.app_name, round_number, crontabber_pid(), time.time())
         """,
     ),
     *(Job(f"Job{i}", f"job{i}", base="Hammered", run=None) for i in range(JOBS)),
@@ -96,7 +97,7 @@ def drive_rounds(config: Path, directory: Path, engine: sa.Engine) -> tuple[list
                     del pending[worker]
                 elif process.poll() is not None:
                     _, stderr = process.communicate()
-                    assert process.returncode == 70, stderr  # only injected crashes end a worker
+                    assert process.returncode == -9, stderr  # only injected crashes end a worker
                     assert "Traceback" not in stderr, stderr
                     crashed += 1
                     del pending[worker], workers[worker]

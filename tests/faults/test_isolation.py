@@ -171,9 +171,7 @@ def test_a_fork_that_returns_is_the_run_s_failure(project: Path, pg_url: str) ->
 
 def test_a_daemon_outlives_jobs_that_exit_or_fork(project: Path, pg_url: str) -> None:
     jobs = "isolated.Exiting|1s\nisolated.Forking|1s\nisolated.After|1s"
-    config = write_config(
-        project, jobs, database_url=pg_url, extra="    error_retry_time=1\n"
-    )
+    config = write_config(project, jobs, database_url=pg_url, extra="    error_retry_time=1\n")
     process = start_crontabber(config, project, "--daemon", "--daemon.poll_seconds=0.2")
     try:
         wait_until(
@@ -194,7 +192,9 @@ def test_a_table_lock_the_job_keeps_dies_with_its_run(project: Path, pg_url: str
     run, so does the connection and the lock; the outcome is recorded at once."""
     config = write_config(project, "isolated.Locking|1d\nisolated.After|1d", database_url=pg_url)
     started = time.monotonic()
-    done = run_crontabber(f"--admin.conf={config}", cwd=project, env={"STATE_URL": pg_url.replace("+psycopg2", "")})
+    done = run_crontabber(
+        f"--admin.conf={config}", cwd=project, env={"STATE_URL": pg_url.replace("+psycopg2", "")}
+    )
     assert done.status == 0, done.stderr
     assert time.monotonic() - started < 30
     assert state_of(pg_url, "locking")["error_count"] == 0, error_of(pg_url, "locking")

@@ -32,9 +32,9 @@ JOBS = (
     Job(
         "Marking",
         run="""
-            note("start", self.app_name, os.getpid(), time.time())
+            note("start", self.app_name, crontabber_pid(), time.time())
             time.sleep(float(os.environ.get("JOB_SECONDS", "0.05")))
-            note("end", self.app_name, os.getpid(), time.time())
+            note("end", self.app_name, crontabber_pid(), time.time())
         """,
     ),
     Job("Tick", "tick", base="Marking", run=None),

@@ -41,7 +41,7 @@ LONG = Job(
     "long",
     run="""
         for _ in range(400):
-            note(os.getpid(), time.monotonic())
+            note(crontabber_pid(), time.monotonic())
             time.sleep(0.05)
     """,
 )

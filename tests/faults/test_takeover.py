@@ -151,7 +151,7 @@ def test_a_job_that_kills_its_process_neither_crash_loops_nor_starves_the_others
     error_retry_time; the healthy job runs on the next run."""
     config = write_config(project, "faultjobs.Killer|1m\nfaultjobs.Healthy|1m", database_url=pg_url)
     statuses = [run_crontabber(f"--admin.conf={config}", cwd=project) for _ in range(4)]
-    assert statuses[0].status == 7  # the job ended the process
+    assert statuses[0].status == -9  # the job killed crontabber
     assert [result.status for result in statuses[1:]] == [0, 0, 0]
     assert "recovered killer: the claim by" in statuses[1].stderr
     assert "on this host is gone" in statuses[1].stderr
@@ -177,7 +177,7 @@ SERIES = Job(
         kill_on = os.path.join(HERE, "kill-on-" + day)
         if os.path.exists(kill_on):
             os.remove(kill_on)
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(crontabber_pid(), signal.SIGKILL)
     """,
 )
 SERIES_IMPORTS = "import signal\nfrom crontabber.mixins import as_backfill_cron_app"

@@ -36,6 +36,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NOTES = os.path.join(HERE, {notes!r})
 
 
+def crontabber_pid():
+    """The crontabber process running this job (the parent of a run's own process)."""
+    return os.getppid() if os.getsid(0) == os.getpid() else os.getpid()
+
+
 def note(*words):
     """Append the words, as one line, to NOTES: what the test reads back."""
     with open(NOTES, "a") as f:
@@ -113,9 +118,9 @@ FAULT_JOBS = (
         "Slow",
         "slow",
         run="""
-            note("start", self.app_name, os.getpid())
+            note("start", self.app_name, crontabber_pid())
             time.sleep(float(os.environ.get("SLOW_SECONDS", "4")))
-            note("end", self.app_name, os.getpid())
+            note("end", self.app_name, crontabber_pid())
         """,
     ),
     Job(
@@ -123,20 +128,25 @@ FAULT_JOBS = (
         "gate",
         attributes="# runs until the file 'go' appears beside this module",
         run="""
-            note("start", self.app_name, os.getpid())
+            note("start", self.app_name, crontabber_pid())
             deadline = time.monotonic() + 60
             while not os.path.exists(os.path.join(HERE, "go")) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            note("end", self.app_name, os.getpid())
+            note("end", self.app_name, crontabber_pid())
         """,
     ),
-    Job("Killer", "killer", run='note("start", self.app_name, os.getpid())\nos._exit(7)'),
+    # Kills crontabber itself (its own run's process would be a failure, not a dead holder).
+    Job(
+        "Killer",
+        "killer",
+        run='note("start", self.app_name, crontabber_pid())\nos.kill(crontabber_pid(), 9)',
+    ),
     Job(
         "Healthy",
         "healthy",
         run="""
-            note("start", self.app_name, os.getpid())
-            note("end", self.app_name, os.getpid())
+            note("start", self.app_name, crontabber_pid())
+            note("end", self.app_name, crontabber_pid())
         """,
     ),
     Job("ExitsThree", "exits-three", run="sys.exit(3)"),
