@@ -70,6 +70,8 @@ def build_runner(
     from crontabber.store.records import Holder
 
     holder = Holder.this_process(settings.host_name or None)
+    if interrupts is not None:  # a stop signal is heard through the retries too
+        store.give_up = interrupts.give_up  # type: ignore[attr-defined]
     notifier = None
     if settings.notify is not None or any(spec.policy.ping_url for spec in settings.specs):
         from crontabber.notify.send import NotifySettings

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from crontabber.db.retry import RetryPolicy
-from crontabber.errors import CrontabberError, LeaseLost, StateFileGone
+from crontabber.errors import CrontabberError, LeaseLost, StateFileCorrupt, StateFileGone
 from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
 from crontabber.run.reading import DueReads
 from crontabber.run.runner import Runner
@@ -98,7 +98,7 @@ def run_daemon(
                 log.error("%s; stopped it (another host may run it now)", exc)
                 runner.reads.forget()
                 wait = MIN_WAIT
-            except StateFileGone:
+            except (StateFileGone, StateFileCorrupt):
                 raise  # nothing to wait for: the command says so in one line, exit 1
             except CrontabberError as exc:
                 runner.reads.forget()  # read every row once it answers again

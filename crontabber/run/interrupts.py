@@ -45,6 +45,11 @@ class NoInterrupts:
         """The running job's lease is lost: without signals the job runs on, and the
         runner records it as lost when it returns."""
 
+    def give_up(self) -> bool:
+        """Whether writes to the state database should stop retrying: crontabber was
+        asked to stop, and may wait no longer (the claim then expires)."""
+        return False
+
 
 class SignalInterrupts(NoInterrupts):
     """Installs SIGTERM/SIGINT handlers for the duration of a ``with`` block.
@@ -118,6 +123,9 @@ class SignalInterrupts(NoInterrupts):
 
     def stop_pending(self) -> bool:
         return self._pending is not None
+
+    def give_up(self) -> bool:
+        return self._fired  # a crontab run stops when told: it does not wait on retries
 
     def _before_job(self) -> None:
         self.raise_pending()
@@ -250,6 +258,10 @@ class DaemonSignals(SignalInterrupts):
 
     def stop_pending(self) -> bool:
         return self.stop_signal is not None
+
+    def give_up(self) -> bool:
+        """Past the grace period of a stop: a daemon does not wait on retries longer."""
+        return self.stop_signal is not None and time.monotonic() - self._stop_at > self.grace
 
     def _before_job(self) -> None:
         # A job claimed before the signal runs, within the grace period.

@@ -140,3 +140,39 @@ def test_max_runtime_from_the_ini_file(project: Path, pg_url: str) -> None:
     state = state_of(pg_url, "slow")
     assert state["last_error"]["type"] == "crontabber.interrupts.MaxRuntimeExceeded"
     assert runs(project) == ["start"]
+
+
+@pytest.mark.postgres
+def test_sigterm_ends_a_daemon_whose_outcome_write_is_blocked_within_its_grace(
+    project: Path, pg_url: str, pg_admin_engine: sa.Engine
+) -> None:
+    """Another session keeps the job's row locked, so its outcome cannot be written and
+    each try is retried for state_retry_seconds (60 s): SIGTERM still ends the daemon
+    once its grace period is over, in one line, leaving the claim to expire."""
+    config = write_config(
+        project,
+        "faultjobs.Gate|5m",
+        database_url=pg_url,
+        extra="[daemon]\n    shutdown_grace_seconds=2\n",
+    )
+    process = start(config, project, "--daemon")
+    wait_for_start(project)
+    database = sa.make_url(pg_url).database
+    with pg_admin_engine.connect() as admin:
+        locker = sa.create_engine(pg_url, poolclass=sa.NullPool)
+        with locker.connect() as lock, lock.begin():
+            lock.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'gate' FOR UPDATE")
+            (project / "go").touch()
+            wait_until(
+                lambda: waiting_on_a_lock(admin, database, "WITH released AS"),
+                "the outcome write waits for the lock",
+            )
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+            took = time.monotonic() - began
+        locker.dispose()
+    assert took < 15, stderr  # the grace (2 s), then a lock_timeout (3 s) at most
+    assert "Traceback" not in stderr
+    assert "its claim will expire" in stderr
+    assert runs(project) == ["start", "end"]
