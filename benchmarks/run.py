@@ -145,6 +145,13 @@ def verdicts(results: dict) -> list[list[str]]:
             t["per_job_ratio"] <= PER_JOB_RATIO,
             f"CPU per job {t['per_job_cpu']:.2f} ms; {t['per_job_statements']:.2f} statements",
         )
+        add(
+            "a run's own process (crontabber.isolate_runs) within 2x of a bare fork of crontabber",
+            f"{t['process']:.2f} ms / {t['fork']:.2f} ms = {t['process_ratio']:.2f}x",
+            t["process_ratio"] <= 2.0,
+            f"CPU per run {t['process_cpu']:.2f} ms; the due job's cost above is in-process",
+            bound=False,
+        )
     wall = {row["command"]: row for row in results.get("startup", [])}
     for label in ("crontabber --version", "crontabber --help"):
         if label in wall:
@@ -242,11 +249,15 @@ SECTIONS = [  # (results key, title, what it shows, "header: format | ..." over 
         "The same command after every job's `next_run` is set a minute back. *Per job*: (busy - "
         "idle) / jobs. *Replay*: right after each busy tick, `claim` and `finish` with the "
         "parameters a tick passes, by bare psycopg2 on one autocommit connection over the same "
-        "rows: the floor of a due job. *executed* counts BEGIN/COMMIT too.",
+        "rows: the floor of a due job. *executed* counts BEGIN/COMMIT too. Those run jobs in "
+        "crontabber's process (`isolate_runs=false`); *process* is what the default, each run in "
+        "a process of its own, adds per run, beside *fork*: a bare fork, exit and wait of a "
+        "process with crontabber's modules imported.",
         "store: {store} | jobs: {jobs:,} | busy tick: {busy:.0f} ms | per job: {per_job:.2f} ms | "
         "CPU per job: {per_job_cpu:.2f} ms | replay per job: {replay:.2f} ms | per job / replay: "
         "**{per_job_ratio:.2f}x** | statements / job: {per_job_statements:.2f} | executed / job: "
-        "{per_job_executed:.2f}",
+        "{per_job_executed:.2f} | process per run: {process:.2f} ms (CPU {process_cpu:.2f} ms) "
+        "| fork: {fork:.2f} ms",
     ),
     (
         "startup",

@@ -137,13 +137,31 @@ def ticks(dbs: Databases, kind: str, jobs: int, *, repeats: int, busy_repeats: i
     return result
 
 
+IN_PROCESS = "--crontabber.isolate_runs=false"  # the in-process run: crontabber's own cost
+FORKS = 200
+# The floor of a run's own process: crontabber's modules imported, then FORKS times a fork
+# whose child exits at once and is waited for.
+FORK_FLOOR = [
+    sys.executable,
+    "-c",
+    "import os, crontabber.cli.entry, crontabber.run.runner, crontabber.run.execution, psycopg2\n"
+    f"for _ in range({FORKS}):\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0: os._exit(0)\n"
+    "    os.waitpid(pid, 0)",
+]
+
+
 def busy(ws: Workspace, repeats: int, idle: dict) -> dict:
     """Every job due (each a no-op): the command's time, and a due job's against its replay."""
-    jobs, runs, replays = len(ws.names), [], []
+    jobs, runs, replays, apart, forks = len(ws.names), [], [], [], []
     for _ in range(repeats):
         seed(ws.url, ws.names, lambda i: -60)
-        runs.append(timed(ws.command(), ws.dir))
+        runs.append(timed(ws.command(IN_PROCESS), ws.dir))
         replays.append(replay(ws.url, min(jobs, 1000)))
+        seed(ws.url, ws.names, lambda i: -60)
+        apart.append(timed(ws.command(), ws.dir))  # each run in a process of its own
+        forks.append(timed(FORK_FLOOR, ws.dir))
     seed(ws.url, ws.names, lambda i: -60)
     names = Counter(count(ws)[0])
     names.subtract(idle["statements"])
@@ -158,6 +176,14 @@ def busy(ws: Workspace, repeats: int, idle: dict) -> dict:
         "per_job_executed": sum(names.values()) / jobs,
     }
     found["per_job_ratio"] = found["per_job"] / found["replay"]
+    found["process"] = (median_ms(apart) - median_ms(runs)) / jobs
+    found["process_cpu"] = (median_ms(apart, 1) - median_ms(runs, 1)) / jobs
+    found["fork"] = (median_ms(forks) - idle["interpreter"]) / FORKS
+    found["process_ratio"] = found["process"] / found["fork"]
+    print(
+        f"  {idle['store']:<10} {jobs:>6} jobs  a run's own process {found['process']:.2f} ms "
+        f"(CPU {found['process_cpu']:.2f} ms), a bare fork of crontabber {found['fork']:.2f} ms"
+    )
     print(
         f"  {idle['store']:<10} {jobs:>6} jobs  busy {found['busy'] / 1000:5.2f} s, per job "
         f"{found['per_job']:.2f} ms, replay {found['replay']:.2f} ms"
