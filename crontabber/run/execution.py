@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from crontabber.errors import ClaimLost, LeaseLost, Terminated
+from crontabber.errors import ClaimLost, LeaseLost, RunProcessEnded, Terminated
 from crontabber.run.outcomes import describe_failure, planned_at
 from crontabber.run.output import RunOutput
 from crontabber.store.fencing import JobClaim
@@ -145,7 +145,10 @@ def run_apart(
     except Exception as exc:  # as it would have failed in the child
         return Ran(None, exc, None, "")
     child = RunProcess(work, on_request=lambda body: record_date(*body), lease=lease)
-    child.start()
+    try:
+        child.start()
+    except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): that run fails
+        return Ran(None, RunProcessEnded(f"could not start the run's process: {exc}"), None, "")
     stopped: BaseException | None = None
     try:
         with interrupts.job(job.spec.app_name, job.spec.max_runtime):

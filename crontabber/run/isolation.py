@@ -202,6 +202,15 @@ class RunProcess:
         ours, theirs = socket.socketpair()
         parent = os.getpid()
         leased = self._share_lease()
+        try:
+            self._fork(ours, theirs, parent, leased)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            self._shared.close()
+            raise
+
+    def _fork(self, ours: socket.socket, theirs: socket.socket, parent: int, leased: bool) -> None:
         gc.freeze()  # the child's collections leave crontabber's objects (and pages) alone
         try:
             with warnings.catch_warnings():  # 3.12+: forking with threads; the child uses none
@@ -244,7 +253,7 @@ class RunProcess:
         if stop:
             _signal_group(self.pid, signal.SIGTERM)
             self._channel.sock.settimeout(KILL_GRACE)
-            with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
+            with contextlib.suppress(Exception):  # a frame cut by the stop reads as garbage
                 self.converse(until=time.monotonic() + KILL_GRACE)
             _signal_group(self.pid, signal.SIGKILL)
         self._channel.sock.close()
