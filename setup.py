@@ -16,6 +16,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MPL-2.0",
     license_files=["LICENSE"],
+    # The project it continues; its own home and documentation addresses are set where
+    # it is published (the docs build from docs/ with MkDocs).
+    project_urls={"Original project": "https://github.com/mozilla/crontabber"},
     python_requires=">=3.10",
     packages=[
         *find_packages(include=["crontabber", "crontabber.*"]),
