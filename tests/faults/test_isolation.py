@@ -257,3 +257,27 @@ def children_of(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+@pytest.mark.parametrize("mode", ["crontab", "daemon"])
+def test_sigterm_ends_the_run_and_all_it_started(project: Path, pg_url: str, mode: str) -> None:
+    """SIGTERM to a crontab run (at once) or to a daemon (after its grace): the job is
+    interrupted, recorded as such, and none of its processes is left."""
+    config = write_config(
+        project,
+        "isolated.Stuck|1d",
+        database_url=pg_url,
+        extra="[daemon]\n    shutdown_grace_seconds=1\n",
+    )
+    args = ("--daemon",) if mode == "daemon" else ()
+    process = start_crontabber(config, project, *args)
+    try:
+        wait_until(lambda: len(sleepers()) == 3, "the job's three processes", timeout=30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr
+    wait_until(lambda: not sleepers(), "the job's processes ended", timeout=10)
+    assert "Terminated" in error_of(pg_url, "stuck")
+    assert "Traceback" not in stderr
