@@ -90,18 +90,30 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def sqlite_busy(exc: BaseException) -> bool:
-    """Whether ``exc`` is SQLite's "busy" or "locked" (another connection holds the lock).
+    """Whether ``exc`` is SQLite's "busy" or "locked" (another connection holds the lock)."""
+    return sqlite_error_is(
+        exc,
+        "OperationalError",
+        (SQLITE_BUSY, SQLITE_LOCKED),
+        ("database is locked", "database table is locked"),
+    )
+
+
+def sqlite_error_is(
+    exc: BaseException, kind: str, codes: tuple[int, ...], words: tuple[str, ...]
+) -> bool:
+    """Whether ``exc`` is ``sqlite3.<kind>`` with one of the primary result ``codes``.
 
     Python 3.11 gives the error's code (perhaps an extended one, whose low byte is
-    the primary code); 3.10 gives none, and only its message says so.
+    the primary code); 3.10 gives none, and only its message (``words``) says so.
     """
     sqlite3 = sys.modules.get("sqlite3")
-    if sqlite3 is None or not isinstance(exc, sqlite3.OperationalError):
+    if sqlite3 is None or not isinstance(exc, getattr(sqlite3, kind)):
         return False
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
-        return "database is locked" in str(exc) or "database table is locked" in str(exc)
-    return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+        return any(word in str(exc) for word in words)
+    return code & 0xFF in codes
 
 
 def driver_errors() -> tuple[type[BaseException], ...]:

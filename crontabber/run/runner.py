@@ -315,24 +315,12 @@ class Runner(TakingTurns):
         if self.notifier is not None:
             self.notifier.started(spec)
         with self._heartbeat.holding(spec.app_name, holder):
+            output = {"output_bytes": self.run_output_bytes, "capture_fds": self.capture_fds}
             if self.isolate:
-                ran = execution.run_apart(
-                    job,
-                    record_date,
-                    self.interrupts,
-                    output_bytes=self.run_output_bytes,
-                    capture_fds=self.capture_fds,
-                    on_failure=self.on_failure,
-                    lease=self._heartbeat.held_until,
-                )
+                apart = {"on_failure": self.on_failure, "lease": self._heartbeat.held_until}
+                ran = execution.run_apart(job, record_date, self.interrupts, **output, **apart)
             else:
-                ran = execution.run_here(
-                    job,
-                    record_date,
-                    self.interrupts,
-                    output_bytes=self.run_output_bytes,
-                    capture_fds=self.capture_fds,
-                )
+                ran = execution.run_here(job, record_date, self.interrupts, **output)
             error = ran.error
             if ran.value is not None:
                 last_success, next_run = ran.value

@@ -13,9 +13,8 @@ never migrated. PostgreSQL checks its own pages: nothing here is for it.
 from __future__ import annotations
 
 import os
-import sys
 
-from crontabber.db.retry import describe_error
+from crontabber.db.retry import describe_error, sqlite_error_is
 from crontabber.errors import StateFileCorrupt
 
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
@@ -23,15 +22,10 @@ SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
 
 def looks_corrupt(exc: BaseException) -> bool:
     """Whether ``exc`` is SQLite's "database disk image is malformed" (SQLITE_CORRUPT) or
-    "file is not a database" (SQLITE_NOTADB). Python 3.11 gives the error's code (perhaps
-    an extended one); 3.10 gives none, and only its message says so."""
-    sqlite3 = sys.modules.get("sqlite3")
-    if sqlite3 is None or not isinstance(exc, sqlite3.DatabaseError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return "malformed" in str(exc) or "not a database" in str(exc)
-    return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    "file is not a database" (SQLITE_NOTADB)."""
+    return sqlite_error_is(
+        exc, "DatabaseError", (SQLITE_CORRUPT, SQLITE_NOTADB), ("malformed", "not a database")
+    )
 
 
 def quick_check(path: str, busy_timeout: float) -> str | None:
