@@ -33,7 +33,6 @@ import select
 import signal
 import socket
 import struct
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -300,33 +299,46 @@ def _terminated(signum: int, _frame: object) -> None:
     raise Terminated(f"terminated by {signal.Signals(signum).name}")
 
 
-def _lease_lost(_signum: int, _frame: object) -> None:
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    raise LeaseLost(
-        "it was not renewed in time (crontabber stopped, frozen or cut off), "
-        "so the run stopped itself"
-    )
+class _LeaseWatch:
+    """The child's hold on its lease, through SIGALRM (no thread: a run costs none).
 
+    A one-shot timer is armed for when the job must stop, halfway from the renew
+    deadline crontabber last shared to the lapse (a renewal sent before its deadline
+    may still be answered, and counts); when it fires, the deadlines are read again,
+    and if none was renewed the job is interrupted with LeaseLost, and the timer armed
+    for just before the lapse, when the run and all it started are killed. So a run
+    never outlives a lease its parent, frozen or cut off, could not renew: another
+    host may take the claim then. (A job stuck in C code that holds the interpreter
+    hears it when it returns.)"""
 
-def _hold_to_lease(shared: mmap.mmap) -> None:
-    """The child's watch on its lease, in a thread: well past the renew deadline crontabber
-    last shared, the job is interrupted (LeaseLost); just before the lease lapses, the run
-    and all it started are killed. So a run never outlives a lease its parent, frozen or
-    cut off, could not renew: another host may take the claim then."""
-    main = threading.main_thread().ident or 0
-    interrupted = False
-    while True:
-        renew_by, lapses = _LEASE.unpack(shared[:])
+    def __init__(self, shared: mmap.mmap) -> None:
+        self.shared = shared
+        self.fired = False
+
+    def start(self) -> None:
+        signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.siginterrupt(signal.SIGALRM, False)  # the job's system calls go on
+        self._arm(time.monotonic())
+
+    def _arm(self, now: float) -> None:
+        renew_by, lapses = _LEASE.unpack(self.shared[:])
+        when = lapses - KILL_MARGIN if self.fired else renew_by + (lapses - renew_by) / 2
+        signal.setitimer(signal.ITIMER_REAL, max(when - now, 0.01))
+
+    def _on_alarm(self, _signum: int, _frame: object) -> None:
+        renew_by, lapses = _LEASE.unpack(self.shared[:])
         now = time.monotonic()
-        if now > lapses - KILL_MARGIN:
+        if now >= lapses - KILL_MARGIN:
             end_descendants()
             os.killpg(0, signal.SIGKILL)
-        # Halfway from the renew deadline to the lapse: a renewal crontabber sent before
-        # its deadline may still be answered (it counts); past this, none can help.
-        if now > renew_by + (lapses - renew_by) / 2 and not interrupted:
-            interrupted = True
-            signal.pthread_kill(main, signal.SIGUSR2)
-        time.sleep(LEASE_LOOK)
+        if not self.fired and now >= renew_by + (lapses - renew_by) / 2:
+            self.fired = True
+            self._arm(now)
+            raise LeaseLost(
+                "it was not renewed in time (crontabber stopped, frozen or cut off), "
+                "so the run stopped itself"
+            )
+        self._arm(now)
 
 
 def _child(channel: Channel, parent: int, work: Work, shared: mmap.mmap | None) -> NoReturn:
@@ -340,15 +352,15 @@ def _child(channel: Channel, parent: int, work: Work, shared: mmap.mmap | None) 
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # crontabber says when to stop
         signal.signal(signal.SIGTERM, _terminated)
-        signal.signal(signal.SIGUSR2, _lease_lost)
         if os.getppid() != parent:  # crontabber died before the line above
             os._exit(143)
         if shared is not None:
-            threading.Thread(target=_hold_to_lease, args=(shared,), daemon=True).start()
+            _LeaseWatch(shared).start()
         result = work(channel)
         if os.getpid() != me:
             _returned_fork(channel)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR2})
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
         end_descendants()
         channel.send(("result", result))
     except BaseException:
