@@ -130,6 +130,7 @@ def run_apart(
     ``lease`` says when the claim's lease must be renewed by, and when it lapses: the
     child holds itself to them (a run that stopped itself is a lost lease)."""
     from crontabber.run.isolation import RunProcess, become_subreaper, end_strays
+    from crontabber.run.relay import Relay
 
     become_subreaper()  # once is enough; what runs leave behind is ours, not PID 1's
 
@@ -138,13 +139,16 @@ def run_apart(
             channel.send(("ask", (date, took)))
             return bool(channel.receive())
 
-        return _in_child(job, remote_date, output_bytes, capture_fds, on_failure)
+        return _in_child(job, remote_date, output_bytes, channel.pipes, on_failure)
 
     try:
         job.configure()
     except Exception as exc:  # as it would have failed in the child
         return Ran(None, exc, None, "")
-    child = RunProcess(work, on_request=lambda body: record_date(*body), lease=lease)
+    # At the file descriptors, the run's output is read here, with no thread on either
+    # side; without, the run keeps its own log records and sends them with its result.
+    relay = Relay(RunOutput(output_bytes)) if capture_fds else None
+    child = RunProcess(work, on_request=lambda body: record_date(*body), lease=lease, relay=relay)
     try:
         child.start()
     except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): that run fails
@@ -158,6 +162,8 @@ def run_apart(
     ended = child.end(stop=stopped is not None)
     end_strays()
     value, error, output = child.result or (None, None, "")
+    if relay is not None:
+        output = relay.output.text()
     if stopped is not None:
         return Ran(None, stopped, None, output)
     if ended is not None:
@@ -171,11 +177,13 @@ def _in_child(
     job: Job,
     record_date: RecordDate,
     output_bytes: int,
-    capture_fds: bool,
+    pipes: tuple[int, int, int] | None,
     on_failure: Callable[[JobSpec, BaseException], None] | None,
 ) -> tuple[object, dict[str, str] | None, str]:
+    from crontabber.run.relay import SentOutput
+
     value, error = None, None
-    output = RunOutput(output_bytes, fds=capture_fds)
+    output = RunOutput(output_bytes) if pipes is None else SentOutput(pipes)
     with output:
         try:
             value = job(record_date)

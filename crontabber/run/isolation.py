@@ -5,9 +5,9 @@ configuration are already imported: no new interpreter) and runs the job in the
 child, which calls ``setsid()``: the run and everything it starts form a process
 group and a session of their own. The child is a *subreaper* (Linux), so a process
 the job starts that leaves its group is still found among the child's descendants.
-The child talks to crontabber over a socket pair: a backfill job's dates, each
-recorded by crontabber before the next one runs, and at the end the run's result
-(its error, described, and what it printed and logged).
+The child talks to crontabber over a socket pair (a backfill job's dates, each
+recorded by crontabber before the next one runs; the run's result, its error
+described); what it prints and logs comes by :mod:`crontabber.run.relay`.
 
 crontabber stays the parent: it keeps the lease, sends the heartbeat, and reads
 signals, ``max_runtime``, a cancel and a lost lease as before. When any of those
@@ -39,6 +39,10 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from crontabber.errors import LeaseLost, RunProcessEnded, Terminated
+
+TYPE_CHECKING = False  # typing is for type checkers
+if TYPE_CHECKING:
+    from crontabber.run.relay import Relay
 
 log = logging.getLogger("crontabber")
 
@@ -144,6 +148,7 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.pipes: tuple[int, int, int] | None = None  # the run's output pipes (relay)
 
     def send(self, message: object) -> None:
         data = pickle.dumps(message)
@@ -181,7 +186,9 @@ class RunProcess:
         work: Work,
         on_request: Callable[[Any], object],
         lease: Callable[[], tuple[float, float] | None] | None = None,
+        relay: Relay | None = None,
     ) -> None:
+        self.relay = relay  # the run's output, read here (None: the run keeps its own)
         self.work = work
         self.on_request = on_request  # answers a child's ("ask", ...) message
         self.lease = lease  # the claim's (renew deadline, lapse), kept in self._shared
@@ -207,6 +214,8 @@ class RunProcess:
             ours.close()
             theirs.close()
             self._shared.close()
+            if self.relay is not None:
+                self.relay.abandon()
             raise
 
     def _fork(self, ours: socket.socket, theirs: socket.socket, parent: int, leased: bool) -> None:
@@ -220,19 +229,32 @@ class RunProcess:
                 gc.unfreeze()
         if pid == 0:
             ours.close()
-            _child(Channel(theirs), parent, self.work, self._shared if leased else None)
+            channel = Channel(theirs)
+            channel.pipes = self.relay.write_ends() if self.relay is not None else None
+            _child(channel, parent, self.work, self._shared if leased else None)
         theirs.close()
+        if self.relay is not None:
+            self.relay.forked()
         self.pid, self._channel = pid, Channel(ours)
 
     def converse(self, until: float | None = None) -> None:
         """Answer the child until it has said its result, or ended (or ``until``, a
         ``time.monotonic()``); meanwhile, tell it of each renewal of its lease."""
         assert self._channel is not None
-        waiting = select.poll()
-        waiting.register(self._channel.sock, select.POLLIN)
+        waiting, sock = select.poll(), self._channel.sock.fileno()
+        for fd in (sock, *(self.relay.open if self.relay is not None else ())):
+            waiting.register(fd, select.POLLIN)
+        shared = time.monotonic()
         while until is None or time.monotonic() < until:
-            if not waiting.poll(LEASE_LOOK * 1000):
+            ready = [fd for fd, _ in waiting.poll(LEASE_LOOK * 1000)]
+            if time.monotonic() - shared >= LEASE_LOOK or not ready:
+                shared = time.monotonic()
                 self._share_lease()
+            if self.relay is not None:
+                self.relay.read(ready)  # before a result: it was written after them
+                for fd in set(ready) - self.relay.open - {sock}:
+                    waiting.unregister(fd)
+            if sock not in ready:
                 continue
             message = self._channel.receive()
             if message is None:
@@ -259,6 +281,8 @@ class RunProcess:
         status = _wait(self.pid)
         self._shared.close()
         _signal_group(self.pid, signal.SIGKILL)  # what the run left in its group
+        if self.relay is not None:
+            self.relay.drain()
         if self.forked:
             return RunProcessEnded(
                 f"the job forked, and process {self.forked[0]} returned into crontabber: "
@@ -275,13 +299,10 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def _wait(pid: int) -> int:
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except ChildProcessError:
-            return 0
-        except InterruptedError:  # pragma: no cover - PEP 475 retries
-            continue
+    try:
+        return os.waitpid(pid, 0)[1]  # PEP 475: retried through signals that do not raise
+    except ChildProcessError:
+        return 0
 
 
 def _ended_how(status: int) -> str:

@@ -79,6 +79,16 @@ class RunOutput:
             head = self._head.decode("utf-8", "replace")
             return head + LEFT_OUT.format(left_out) + tail.decode("utf-8", "replace")
 
+    def collect(self) -> RunOutput:
+        """Keep what :meth:`add` is given, capturing nothing here: a run in a process of
+        its own sends it (:mod:`crontabber.run.relay`)."""
+        with self._lock:
+            self._capturing = True
+        return self
+
+    def add(self, data: bytes) -> None:
+        self._add(data)
+
     def __enter__(self) -> RunOutput:
         with _active_lock:
             if self in _active or (self.fds and any(output.fds for output in _active)):
@@ -147,6 +157,11 @@ class RunOutput:
             self._consoles[fd] = open(  # noqa: SIM115 - for log handlers; closed on exit
                 self._saved[fd], "w", encoding=encoding, errors="backslashreplace", closefd=False
             )
+        self._handlers_to_consoles()
+
+    def _handlers_to_consoles(self) -> None:
+        """Point each root ``StreamHandler`` on a captured descriptor at its console: a
+        logged line is kept once, as a record."""
         for handler in list(logging.getLogger().handlers):
             with contextlib.suppress(AttributeError, OSError, ValueError):  # no descriptor
                 stream = handler.stream  # type: ignore[attr-defined]

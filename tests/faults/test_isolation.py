@@ -44,7 +44,12 @@ JOBS = (
     ),
     Job("Exiting", "exiting", run='note("exiting", os.getpid())\nos._exit(0)'),
     Job("Killed", "killed", run="os.kill(os.getpid(), 9)"),
-    Job("Forking", "forking", run='pid = os.fork()\nnote("forked", pid)'),
+    # Forks, and both processes return (the parent after the fork has).
+    Job(
+        "Forking",
+        "forking",
+        run='pid = os.fork()\nif pid:\n    os.waitpid(pid, 0)\nnote("forked", pid)',
+    ),
     Job("After", "after", run='note("after", os.getpid())'),
     Job(
         "Locking",
