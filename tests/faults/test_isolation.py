@@ -4,6 +4,7 @@ scheduler. Real crontab runs and daemons, real processes, real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -42,7 +43,11 @@ JOBS = (
         attributes="seconds = 300.0\nmax_runtime = 1",
         run=None,
     ),
-    Job("Exiting", "exiting", run='note("exiting", os.getpid())\nos._exit(0)'),
+    Job(
+        "Exiting",
+        "exiting",
+        run='note("exiting", os.getpid())\nprint("last words", flush=True)\nos._exit(0)',
+    ),
     Job("Killed", "killed", run="os.kill(os.getpid(), 9)"),
     # Forks, and both processes return (the parent after the fork has).
     Job(
@@ -160,6 +165,8 @@ def test_os_exit_and_a_signal_fail_the_run_not_crontabber(project: Path, pg_url:
     )
     assert "was killed by SIGKILL" in error_of(pg_url, "killed")
     assert "Traceback" not in done.stderr
+    history = run_crontabber(f"--admin.conf={config}", "--history=exiting", "--json", cwd=project)
+    assert "last words" in json.loads(history.stdout.splitlines()[0])["output"]
 
 
 def test_a_fork_that_returns_is_the_run_s_failure(project: Path, pg_url: str) -> None:
