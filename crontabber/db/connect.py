@@ -54,7 +54,11 @@ def connect(url: DatabaseURL) -> Any:
         isolation_level=None,
         check_same_thread=False,  # the heartbeat's thread shares it, one statement at a time
     )
-    use_wal(connection)
+    try:
+        use_wal(connection)
+    except BaseException:  # a busy or damaged file: the connection is not left open
+        connection.close()
+        raise
     return connection
 
 
