@@ -157,8 +157,10 @@ def test_a_restarted_database_is_ridden_out(project: Path, private_cluster: PgCl
     assert process.poll() is None, "the daemon exited"
     status, stderr = stop(process)
     assert status == 0, stderr
-    assert "retrying until it answers" in stderr
-    assert "the state database answers again after" in stderr
+    # Said once as the outage begins and once as it ends; or, when it began while a run's
+    # outcome was being written, by that write's retries, which ride it out.
+    ridden = "retrying until it answers" in stderr and "answers again after" in stderr
+    assert ridden or "; retrying in " in stderr, stderr
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     assert len(errors) <= 2, errors  # one line per outage (a job's write may add one)
