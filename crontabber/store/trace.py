@@ -45,10 +45,19 @@ class TracedCursor:
         return result
 
     def __enter__(self) -> TracedCursor:
-        return self
+        enter = getattr(self._cursor, "__enter__", None)
+        if enter is None:
+            return self
+        # A cursor, or what a connection's cursor() gives as a context manager (the
+        # page's read-only transactions): what it enters is what is traced.
+        return TracedCursor(enter(), self._connection, self._hook)
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._cursor.close()
+    def __exit__(self, *exc_info: Any) -> None:
+        leave = getattr(self._cursor, "__exit__", None)
+        if leave is None:
+            self._cursor.close()
+        else:
+            leave(*exc_info)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
