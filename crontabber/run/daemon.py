@@ -26,14 +26,13 @@ import logging
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from crontabber.db.retry import RetryPolicy
 from crontabber.errors import CrontabberError, LeaseLost, StateFileCorrupt, StateFileGone
-from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated
+from crontabber.run.interrupts import DaemonSignals, GracefulStop, Terminated, Wake
 from crontabber.run.reading import DueReads
 from crontabber.run.runner import Runner
 from crontabber.words import plural
@@ -65,7 +64,7 @@ def run_daemon(
     wins). ``liveness`` is told of each tick and sleep (for ``/healthz``). Must run in
     the main thread.
     """
-    wake = threading.Event()
+    wake = Wake()  # set by signal handlers: no lock they could find held
     forward = workers.forward if workers is not None else None
     liveness = liveness or Liveness(float("inf"))
 
@@ -116,6 +115,7 @@ def run_daemon(
         status = signals.exit_status()
         if workers is not None:  # each had the signal from forward()
             status = max(status, workers.wait(shutdown_grace + 30))
+    wake.close()
     log.info("daemon stopped (exit status %d)", status)
     return status
 
@@ -155,7 +155,7 @@ def _until_due(report: Any, poll_seconds: float) -> float:
 
 def _sleep(
     runner: Runner,
-    wake: threading.Event,
+    wake: Wake,
     seconds: float,
     seen: int | None,
     mind: Callable[[], None] | None = None,

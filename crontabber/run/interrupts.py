@@ -161,6 +161,37 @@ class SignalInterrupts(NoInterrupts):
 SAME_SIGNAL_SECONDS = 1.0  # a second stop signal sooner than this is the same stop
 
 
+class Wake:
+    """What wakes a sleeping daemon, safe to set from a signal handler: a byte down a
+    pipe. (``threading.Event.set()`` in a handler deadlocks when the signal lands while
+    the main thread holds that Event's own lock, entering or leaving ``wait()``.)"""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: it is set many times over
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether it was set within ``timeout`` seconds (a signal handler that sets it
+        ends the wait at once: PEP 475 retries the select after the handler)."""
+        import select
+
+        return bool(select.select([self._read], [], [], timeout)[0])
+
+    def clear(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
 class DaemonSignals(SignalInterrupts):
     """Signals for a daemon (main thread only).
 
@@ -174,7 +205,7 @@ class DaemonSignals(SignalInterrupts):
     def __init__(
         self,
         grace: float,
-        wake: threading.Event,
+        wake: Wake,
         forward: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
