@@ -2,7 +2,7 @@
 
 The page reads through a :class:`~crontabber.store.abc.StateStore` whose connections
 are opened read-only: on PostgreSQL each statement runs in a transaction begun
-``READ ONLY`` under ``SET LOCAL statement_timeout``, so any write fails in the
+``READ ONLY``, under the store's own ``SET LOCAL`` timeouts, so any write fails in the
 server and no session state is left behind (PgBouncer in transaction mode is
 safe); on SQLite the file is opened without creating it and with ``PRAGMA
 query_only``. The store never migrates (``auto_migrate`` off).
@@ -36,7 +36,6 @@ from crontabber.store.records import AuditEntry, LogCounts, LogPage, Snapshot
 
 T = TypeVar("T")
 READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)
-STATEMENT_TIMEOUT_MS = 10_000
 
 log = logging.getLogger("crontabber.web")
 
@@ -53,7 +52,7 @@ def connect_read_only(url: DatabaseURL) -> Any:
     """A connection on which nothing can be written, and which changes no session state.
 
     On PostgreSQL each statement is a transaction of its own, begun ``READ ONLY``
-    with ``SET LOCAL statement_timeout``, and ended at once: nothing outlives it,
+    (the store sends it with its ``SET LOCAL`` timeouts), and ended at once: nothing outlives it,
     so a pooler (PgBouncer in transaction mode) hands the server connection on
     as it found it.
     """
@@ -78,7 +77,7 @@ def connect_read_only(url: DatabaseURL) -> Any:
 
 class ReadOnlyTransactions:
     """A psycopg2 connection whose every cursor runs in a read-only transaction of its
-    own, under a statement timeout, rolled back when the cursor closes."""
+    own, rolled back when the cursor closes."""
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
@@ -87,7 +86,7 @@ class ReadOnlyTransactions:
     def cursor(self) -> Iterator[Any]:
         cursor = self._connection.cursor()
         try:
-            yield _TimedCursor(cursor)
+            yield cursor
         finally:
             cursor.close()
             self._connection.rollback()  # ends the transaction: it wrote nothing
@@ -97,21 +96,6 @@ class ReadOnlyTransactions:
 
     def close(self) -> None:
         self._connection.close()
-
-
-class _TimedCursor:
-    """A cursor whose statements run after ``SET LOCAL statement_timeout``, in one round trip."""
-
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        self._cursor.execute(
-            f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS};\n{sql}", params
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
 
 
 def read_only_store(url: str) -> StateStore:
