@@ -5,9 +5,11 @@ is that job's failure."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,24 @@ from ..helpers.waiting import wait_until
 def project(tmp_path: Path) -> Path:
     """A directory like a user's: the fault jobs (tests/helpers/jobs.py) beside its config."""
     return write_fault_jobs(tmp_path).parent
+
+
+@contextlib.contextmanager
+def outcome_write_blocked(project: Path, pg_url: str, admin_engine: sa.Engine) -> Iterator[None]:
+    """Another session holds the Gate job's row (FOR UPDATE) while the job is let finish
+    (its file "go"), until its outcome write waits for that lock; released on leaving."""
+    database = sa.make_url(pg_url).database
+    with admin_engine.connect() as admin:
+        locker = sa.create_engine(pg_url, poolclass=sa.NullPool)
+        with locker.connect() as lock, lock.begin():
+            lock.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'gate' FOR UPDATE")
+            (project / "go").touch()
+            wait_until(
+                lambda: waiting_on_a_lock(admin, database, "WITH released AS"),
+                "the outcome write waits for the lock",
+            )
+            yield
+        locker.dispose()
 
 
 @pytest.mark.postgres
@@ -68,19 +88,9 @@ def test_a_signal_while_the_last_outcome_is_written_is_not_lost(
     config = write_config(project, "faultjobs.Gate|5m", database_url=pg_url)
     process = start(config, project)
     wait_for_start(project)
-    database = sa.make_url(pg_url).database
-    with pg_admin_engine.connect() as admin:
-        locker = sa.create_engine(pg_url, poolclass=sa.NullPool)
-        with locker.connect() as lock, lock.begin():
-            lock.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'gate' FOR UPDATE")
-            (project / "go").touch()
-            wait_until(
-                lambda: waiting_on_a_lock(admin, database, "WITH released AS"),
-                "the outcome write waits for the lock",
-            )
-            process.send_signal(signum)
-            time.sleep(0.3)
-        locker.dispose()
+    with outcome_write_blocked(project, pg_url, pg_admin_engine):
+        process.send_signal(signum)
+        time.sleep(0.3)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr
@@ -157,21 +167,11 @@ def test_sigterm_ends_a_daemon_whose_outcome_write_is_blocked_within_its_grace(
     )
     process = start(config, project, "--daemon")
     wait_for_start(project)
-    database = sa.make_url(pg_url).database
-    with pg_admin_engine.connect() as admin:
-        locker = sa.create_engine(pg_url, poolclass=sa.NullPool)
-        with locker.connect() as lock, lock.begin():
-            lock.exec_driver_sql("SELECT * FROM crontabber WHERE app_name = 'gate' FOR UPDATE")
-            (project / "go").touch()
-            wait_until(
-                lambda: waiting_on_a_lock(admin, database, "WITH released AS"),
-                "the outcome write waits for the lock",
-            )
-            began = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=60)
-            took = time.monotonic() - began
-        locker.dispose()
+    with outcome_write_blocked(project, pg_url, pg_admin_engine):
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        took = time.monotonic() - began
     assert took < 15, stderr  # the grace (2 s), then a lock_timeout (3 s) at most
     assert "Traceback" not in stderr
     assert "its claim will expire" in stderr
