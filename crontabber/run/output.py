@@ -3,10 +3,11 @@
 The runner wraps the job in ``with RunOutput(limit_bytes, fds=True) as output`` and stores
 ``output.text()``. Three sources feed one capped buffer, through one lock:
 
-- with ``fds=True``, descriptors 1 and 2: each is pointed at a pipe whose reader thread
-  copies every chunk to the original descriptor (the console sees what it saw before) and
-  into the buffer, so prints, C code and child processes are all kept. One such capture
-  at a time: descriptors belong to the process;
+- with ``fds=True``, descriptors 1 and 2: each is pointed at a pipe of the process's
+  :mod:`~crontabber.run.tee`, whose one thread copies every chunk into the buffer and to
+  the original descriptor (the console sees what it saw before), so prints, C code and
+  child processes are all kept. One such capture at a time: descriptors belong to the
+  process;
 - log records at INFO and above that reach the root logger, as ``LEVEL logger: message``
   (and the traceback); with ``fds=False`` (a capture in one thread among others) only the
   records of the thread that entered, and no descriptor is touched;
@@ -17,8 +18,9 @@ filter that drops what the old level stopped, so each shows what it showed befor
 logger has a handler, one stands in for Python's last resort for the capture). A root
 ``StreamHandler`` on descriptor 1 or 2 writes to the original while fds are captured, so a
 logged line is kept once, as a record. Memory is bounded: the head (half the cap) and the
-tail, trimmed past twice its share. Leaving never hangs: a background child holding a pipe
-gets ``JOIN_SECONDS``, then its output goes to the console only.
+tail, trimmed past twice its share. Leaving never hangs: what was written before it is
+taken (``tee.DRAIN_SECONDS`` at most); a background child's later output goes to the
+console only.
 """
 
 from __future__ import annotations
@@ -29,11 +31,9 @@ import logging
 import os
 import sys
 import threading
-import time
 
 __all__ = ["RunOutput", "record_output"]
 
-JOIN_SECONDS = 1.0
 LEFT_OUT = "\n[... {} bytes left out ...]\n"
 
 _active: list[RunOutput] = []  # entered captures, innermost last
@@ -64,7 +64,6 @@ class RunOutput:
         self._keeper = _Keeper(self)
         self._stand_in: logging.Handler | None = None  # for Python's last resort
         self._saved: dict[int, int] = {}  # captured descriptor: a copy of the original
-        self._readers: list[threading.Thread] = []
         self._streams: list[tuple[logging.StreamHandler, object]] = []  # handler, its stream
         self._consoles: dict[int, io.TextIOWrapper] = {}  # on the originals, by fd
 
@@ -139,24 +138,20 @@ class RunOutput:
                 del self._tail[: len(self._tail) - self._tail_size]
 
     def _capture_fds(self) -> None:
-        self._saved, self._readers, self._streams, self._consoles = {}, [], [], {}
+        from crontabber.run.tee import tee  # here: a run in a process of its own needs none
+
+        self._saved, self._streams, self._consoles = {}, [], {}
         _flush_std()
         for fd in (1, 2):
             try:
                 self._saved[fd] = os.dup(fd)  # from here on, __exit__ restores fd from it
             except OSError:  # not open: nothing to show or keep
                 continue
-            read_end, write_end = os.pipe()
-            os.dup2(write_end, fd)
-            os.close(write_end)
-            console = os.dup(self._saved[fd])  # the reader's own, closed at end of file
-            reader = threading.Thread(target=self._forward, args=(read_end, console), daemon=True)
-            reader.start()
-            self._readers.append(reader)
             encoding = getattr(sys.stdout if fd == 1 else sys.stderr, "encoding", None)
             self._consoles[fd] = open(  # noqa: SIM115 - for log handlers; closed on exit
                 self._saved[fd], "w", encoding=encoding, errors="backslashreplace", closefd=False
             )
+        tee().begin(self, self._saved)
         self._handlers_to_consoles()
 
     def _handlers_to_consoles(self) -> None:
@@ -170,37 +165,18 @@ class RunOutput:
                     handler.setStream(self._consoles[fd])  # type: ignore[attr-defined]
                     self._streams.append((handler, stream))
 
-    def _forward(self, read_end: int, console: int) -> None:
-        """Copy a pipe to the console and into the capture until end of file."""
-        try:
-            while chunk := os.read(read_end, 65536):
-                view = memoryview(chunk)
-                while view and console >= 0:
-                    try:
-                        view = view[os.write(console, view) :]
-                    except OSError:  # the console went away: go on capturing
-                        os.close(console)
-                        console = -1
-                self._add(chunk)
-        finally:
-            os.close(read_end)
-            if console >= 0:
-                os.close(console)
-
     def _release_fds(self) -> None:
+        from crontabber.run.tee import tee
+
         _flush_std()
         for handler, stream in reversed(self._streams):
             handler.setStream(stream)
         for console in self._consoles.values():
             console.close()  # closefd=False: its descriptor is closed below
-        for fd, saved in self._saved.items():
-            os.dup2(saved, fd)  # drops the pipe's last write end, bar children's
-            os.close(saved)
-        deadline = time.monotonic() + JOIN_SECONDS
-        for reader in self._readers:
-            reader.join(max(0.0, deadline - time.monotonic()))
+        saved, self._saved = self._saved, {}
+        tee().end(saved)  # the descriptors back, what was written before taken
         with self._lock:
-            self._capturing = False  # a reader still running feeds the console only
+            self._capturing = False
 
 
 class _Keeper(logging.Handler):
