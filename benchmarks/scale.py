@@ -1,6 +1,7 @@
 """Hosts sharing the work, beside a peer: K crontabber daemons and K procrastinate workers.
 
     python benchmarks/scale.py [--jobs 2000] [--period 1] [--hosts 1 2 4] [--seconds 20]
+                               [--crontabber-option=--daemon.workers=2 ...]
 
 Each round gets a fresh database on the server of ``--pg-url`` and J no-op jobs, each due
 every ``--period`` seconds, first due 2 s ahead and spread over one period. crontabber:
@@ -59,14 +60,15 @@ for i in range(int(os.environ["PEER_JOBS"])):
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU of ``pids`` so far (those still there)."""
+    """User and system CPU of ``pids`` so far (those still there), with that of their
+    children once reaped: each run's own process, and a daemon's workers."""
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        total += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
     return total / TICK
 
 
@@ -144,7 +146,12 @@ def crontabber_round(dbs: Databases, hosts: int, args: argparse.Namespace) -> di
         seed(url, ws.names, lambda i: 2 + i * args.period / args.jobs)
         processes = [
             subprocess.Popen(
-                ws.command("--daemon", "--daemon.poll_seconds=1", f"--crontabber.host_name=h{k}"),
+                ws.command(
+                    "--daemon",
+                    "--daemon.poll_seconds=1",
+                    f"--crontabber.host_name=h{k}",
+                    *args.crontabber_option,
+                ),
                 cwd=ws.dir,
                 env=clean_env(),
                 stderr=subprocess.DEVNULL,
@@ -194,6 +201,12 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=6.0)
     parser.add_argument("--peer-python", help="a Python with procrastinate installed")
     parser.add_argument("--no-peer", action="store_true", help="crontabber only")
+    parser.add_argument(
+        "--crontabber-option",
+        action="append",
+        default=[],
+        help="one more option for each daemon, e.g. --crontabber-option=--crontabber.isolate_runs=false",
+    )
     args = parser.parse_args()
     dbs = Databases(args.pg_url)
     problem = dbs.postgres_problem()
