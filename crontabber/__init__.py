@@ -39,7 +39,7 @@ not at all):
         .run.reports, .run.runner, .run.sharing
     crontabber.store, .store.abc, .store.lease, .store.operators, .store.outbox,
         .store.postgresql, .store.queries, .store.records, .store.schema,
-        .store.session, .store.views
+        .store.session, .store.timeouts, .store.views
 """
 
 from __future__ import annotations

@@ -80,15 +80,22 @@ class PostgresStore(StateStore):
 
     def _execute(self, connection: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         with connection.cursor() as cursor:
-            cursor.execute(*self._bounded(name, params))
+            cursor.execute(*self._bounded(cursor, name, params))
             return decoded_rows(cursor) if cursor.description else []
 
-    def _bounded(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _bounded(
+        self, cursor: Any, name: str, params: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         """The statement ``name`` after the ``timeouts`` the server ends it at (the
         session's, see :meth:`Session.server_timeouts`), in one query string: one round
-        trip, and one implicit transaction, to which SET LOCAL is confined."""
-        timeouts = self._timeouts
-        if timeouts is None:
+        trip, and one implicit transaction, to which SET LOCAL is confined. Nothing is
+        added when the connection has them as its own (crontabber.store.timeouts):
+        read back on ``cursor`` before its second statement."""
+        timeouts, known = self._timeouts, self._connection_timeouts
+        if known.to_check(timeouts):
+            cursor.execute(self.sql["session_timeouts"])
+            known.checked(decoded_rows(cursor)[0])
+        if not known.carried(timeouts):
             return self.sql[name], params
         return self.sql["timeouts"] + ";\n" + self.sql[name], {**params, **timeouts}
 
@@ -240,7 +247,7 @@ class PostgresStore(StateStore):
 
     def _prune(self, connection: Any, params: dict[str, Any]) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(*self._bounded("prune_log", params))
+            cursor.execute(*self._bounded(cursor, "prune_log", params))
             return cursor.rowcount
 
     def _pause(self, connection: Any, params: dict[str, Any]) -> Pause | None:

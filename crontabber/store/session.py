@@ -16,9 +16,10 @@ answering. On PostgreSQL the server is also told, with each statement, to end
 it sooner (:meth:`Session.server_timeouts`): ``lock_timeout``
 (:data:`LOCK_TIMEOUT_SHARE` of ``timeout``: 3 s of the default 10 s) and
 ``statement_timeout`` (a little short of the deadline), as ``SET LOCAL`` in the
-same query string (see ``timeouts`` in ``sql/postgresql.sql``). So a statement
-stuck behind another session's lock ends with a one-line error that says so,
-on a connection that survives, and is retried like any transient trouble.
+same query string (see ``timeouts`` in ``sql/postgresql.sql``), unless the
+connection has them as its own settings (:mod:`crontabber.store.timeouts`). So a
+statement stuck behind another session's lock ends with a one-line error that says
+so, on a connection that survives, and is retried like any transient trouble.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from crontabber.db.retry import (
     sqlstate,
 )
 from crontabber.errors import CannotReach, LockNotAvailable, StateStoreError, Unreachable
+from crontabber.store.timeouts import ConnectionTimeouts
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ class Session:
         self._engine: Any = None
         # The server's timeouts of the statements being run (under _in_use), or None.
         self._timeouts: dict[str, int] | None = None
+        self._connection_timeouts = ConnectionTimeouts()  # those the connection has
 
     @property
     def engine(self) -> Any:
@@ -117,10 +120,19 @@ class Session:
 
     def _connect(self) -> Any:
         if self._connection is None:
+            usual = self.server_timeouts(self.deadline_seconds())
+            url = self._connection_timeouts.url(self.url, usual)
             try:
-                self._connection = self.connection_factory(self.url)
+                try:
+                    self._connection = self.connection_factory(url)
+                except driver_errors() as exc:
+                    if url is self.url or not self._connection_timeouts.refuses(exc):
+                        raise
+                    url = self.url
+                    self._connection = self.connection_factory(url)
             except driver_errors() as exc:
                 raise Unreachable(exc) from exc
+            self._connection_timeouts.opened(usual if url is not self.url else None)
         return self._connection
 
     def _close_quietly(self, attribute: str) -> None:

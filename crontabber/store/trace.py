@@ -7,7 +7,10 @@ ones: nothing is faked) through ``StateStore.connection_factory``;
 around each statement, ``connection`` being the driver's own. A statement
 that is not one of the named ones (``BEGIN IMMEDIATE``, ``COMMIT``) is named
 by its first word; the ``timeouts`` sent in front of a PostgreSQL statement are
-not named apart. :class:`Recorder` keeps the names and counts connections.
+not named apart. :class:`Recorder` keeps the names and counts connections; it
+keeps the read-back of a new connection's own timeouts (``session_timeouts``,
+once per connection, see :mod:`crontabber.store.timeouts`) apart from the
+statements, in ``checks``.
 """
 
 from __future__ import annotations
@@ -99,10 +102,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.checks = 0  # connections whose own timeouts were read back
         self.connections = 0
 
     def hook(self, event: str, name: str, _connection: Any) -> None:
-        if event == "before":
+        if event == "before" and name == "session_timeouts":
+            self.checks += 1
+        elif event == "before":
             self.statements.append(name)
 
     def connect(self, url: DatabaseURL) -> TracedConnection:

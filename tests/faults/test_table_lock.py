@@ -3,9 +3,10 @@ the length of its run): crontabber's statements (a heartbeat, an outcome, a read
 at the server's ``lock_timeout`` with one line that says so, never hang on the lock,
 never report the claim taken over, and work again once the lock is released (issue 26).
 
-The timeouts are sent with each statement as ``SET LOCAL`` in the same query string
-(see ``timeouts`` in ``sql/postgresql.sql``): the tests also check that they hold and
-that nothing outlives the statement on the connection.
+The timeouts are the connection's own settings (asked for at connect), or sent with a
+statement as ``SET LOCAL`` in the same query string (see ``timeouts`` in
+``sql/postgresql.sql``): the tests also check that they hold and that nothing outlives
+the statement on the connection.
 """
 
 from __future__ import annotations
@@ -282,13 +283,15 @@ def test_give_up_ends_the_retries_behind_a_lock_at_once(store: StateStore, pg_ur
 def test_the_timeouts_hold_for_each_statement_and_leave_nothing_on_the_connection(
     store: StateStore,
 ) -> None:
-    """Each statement is sent after SET LOCAL lock_timeout and statement_timeout in the
-    same query string: one implicit transaction, so that after it (and behind a
-    transaction-pooling PgBouncer) the connection is as it was."""
+    """The connection is opened with the usual timeouts as its own settings; a statement
+    with others (a heartbeat under a short lease) is sent after SET LOCAL
+    lock_timeout and statement_timeout in the same query string: one implicit
+    transaction, so that after it (and behind a transaction-pooling PgBouncer) the
+    connection is as it was."""
     after: list[tuple[str, str, str]] = []
 
     def hook(event: str, name: str, connection: psycopg2.extensions.connection) -> None:
-        if event == "after":
+        if event == "after" and name != "session_timeouts":
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
@@ -298,15 +301,17 @@ def test_the_timeouts_hold_for_each_statement_and_leave_nothing_on_the_connectio
     trace(store, hook)
     holder = claimed(store)
     store.heartbeat("job", holder, WINDOW)
+    store.heartbeat("job", holder, dt.timedelta(seconds=3))  # 1 s: lock and statement 500 ms
     store.finish("job", holder, outcome())
     assert [name for name, _, _ in after] == [
         "read_states",
         "insert_state",
         "claim",
         "beat",
+        "beat",
         "finish",
     ]
-    assert {(lock, statement) for _, lock, statement in after} == {("0", "0")}
+    assert {(lock, statement) for _, lock, statement in after} == {("600ms", "1500ms")}
     seconds = store.server_timeouts(TIMEOUT.total_seconds())
     assert seconds == {"lock_timeout_ms": 600, "statement_timeout_ms": 1500}
 

@@ -33,9 +33,10 @@ def through(url: str, port: int) -> str:
 
 
 @contextlib.contextmanager
-def pgbouncer(server_url: str, pool_size: int = 1) -> Iterator[int]:
+def pgbouncer(server_url: str, pool_size: int = 1, ignore: str = "") -> Iterator[int]:
     """A PgBouncer in front of ``server_url``'s server, ``pool_size`` server connections
-    per database; yields its port."""
+    per database, ignoring the startup parameters ``ignore`` names (its
+    ``ignore_startup_parameters``); yields its port."""
     if not os.path.exists(PGBOUNCER):
         skip_or_fail("no pgbouncer for the pooler tests (.ci/run installs Debian's pgbouncer)")
     server = urlsplit(server_url)
@@ -56,6 +57,7 @@ def pgbouncer(server_url: str, pool_size: int = 1) -> Iterator[int]:
         "pool_mode = transaction\n"
         f"default_pool_size = {pool_size}\n"
         "max_client_conn = 200\n"
+        f"ignore_startup_parameters = {ignore}\n"
         f"logfile = {directory / 'pgbouncer.log'}\n"
         f"pidfile = {directory / 'pgbouncer.pid'}\n"
     )

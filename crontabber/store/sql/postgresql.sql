@@ -7,15 +7,26 @@
 -- The columns of a job's row, in this order, are STATE_COLUMNS in crontabber/store/schema.py.
 
 -- name: timeouts
--- Sent before each statement, in the same query string (crontabber.store.session's
+-- Sent before a statement, in the same query string (crontabber.store.session's
 -- server_timeouts): one round trip, and, in autocommit, one implicit transaction, so
 -- SET LOCAL holds for that statement alone and no session state outlives it (safe
 -- behind a transaction-pooling PgBouncer). The server ends a statement that waits
 -- for a lock longer than lock_timeout (55P03, unlike NOWAIT's raised by
 -- ProcessInterrupts), or runs longer than statement_timeout (57014), before the
--- client's deadline would shut the connection down.
+-- client's deadline would shut the connection down. Not sent when the connection's
+-- own settings are these already (session_timeouts).
 SET LOCAL lock_timeout = %(lock_timeout_ms)s;
 SET LOCAL statement_timeout = %(statement_timeout_ms)s
+
+-- name: session_timeouts
+-- The connection's own lock_timeout and statement_timeout, in milliseconds: those
+-- asked for at connect (libpq's options, "-c lock_timeout=..."), unless something
+-- between (a PgBouncer that ignores the options) dropped them. Asked once per
+-- connection, before its second statement: while they are unconfirmed, every
+-- statement carries the timeouts above.
+SELECT
+    (SELECT setting FROM pg_settings WHERE name = 'lock_timeout') AS lock_timeout_ms,
+    (SELECT setting FROM pg_settings WHERE name = 'statement_timeout') AS statement_timeout_ms
 
 -- name: timeline
 -- The server's timeline (a promotion starts a new one), or NULL on a standby.
