@@ -168,15 +168,19 @@ class RunOutput:
     def _release_fds(self) -> None:
         from crontabber.run.tee import tee
 
+        tee().end(self._unhook())  # the descriptors back, what was written before taken
+        with self._lock:
+            self._capturing = False
+
+    def _unhook(self) -> dict[int, int]:
+        """Log handlers back on their streams; the saved descriptors (to put back)."""
         _flush_std()
         for handler, stream in reversed(self._streams):
             handler.setStream(stream)
         for console in self._consoles.values():
-            console.close()  # closefd=False: its descriptor is closed below
+            console.close()  # closefd=False: its descriptor is closed with the saved one
         saved, self._saved = self._saved, {}
-        tee().end(saved)  # the descriptors back, what was written before taken
-        with self._lock:
-            self._capturing = False
+        return saved
 
 
 class _Keeper(logging.Handler):

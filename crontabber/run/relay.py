@@ -114,7 +114,7 @@ class SentOutput(RunOutput):
         self._pipes = pipes
 
     def _capture_fds(self) -> None:
-        self._saved, self._readers, self._streams, self._consoles = {}, [], [], {}
+        self._saved, self._streams, self._consoles = {}, [], {}
         _flush_std()
         for fd, pipe in zip((1, 2), self._pipes[:2], strict=True):
             try:
@@ -127,6 +127,11 @@ class SentOutput(RunOutput):
                 self._saved[fd], "w", encoding=encoding, errors="backslashreplace", closefd=False
             )
         self._handlers_to_consoles()
+
+    def _release_fds(self) -> None:
+        for fd, saved in self._unhook().items():
+            os.dup2(saved, fd)  # crontabber's pipes are the run's until it ends
+            os.close(saved)
 
     def _add(self, data: bytes) -> None:
         """A record (or what the subprocess mixin read), in its place: crontabber reads the

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
 from crontabber import App
 from crontabber.mixins import as_backfill_cron_app
+from crontabber.run import tee
 from crontabber.run.runner import Result, Runner
 from crontabber.store import StateStore
 
@@ -85,3 +87,24 @@ def test_no_process_to_be_had_fails_the_run_in_one_line(
     assert error["value"] == (
         "could not start the run's process: [Errno 11] Resource temporarily unavailable"
     )
+
+
+def test_a_run_in_its_own_process_starts_no_tee(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its descriptors are crontabber's pipes, read by crontabber: the tee that a run in
+    crontabber's own process shares (crontabber.run.tee) would be a thread and two
+    pipes more in each run's process (a regression once, found by the cost benchmark)."""
+    started = tmp_path / "tee"
+
+    def no_tee(self: tee.Tee) -> None:
+        started.write_text(str(os.getpid()))
+        raise AssertionError("a tee in a run's own process")
+
+    monkeypatch.setattr(tee.Tee, "__init__", no_tee)
+    specs = [make_spec(Printing, DAY)]
+    report = Runner(specs, store, isolate=True, capture_fds=True).run(now=NOW)
+    assert [job.result for job in report.jobs] == [Result.SUCCEEDED]
+    assert not started.exists()
+    [printed] = store.read_log_page("printing").entries
+    assert printed.output == "WARNING printing: logged in its own process\n"
