@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crontabber")
 
-REFUSED = "unsupported startup parameter"  # PgBouncer's words for options it does not take
+# PgBouncer's words for options it does not take: "unsupported startup parameter: options"
+# (before 1.20), "unsupported startup parameter in options: lock_timeout", "unsupported
+# options startup parameter: parameter too long".
+REFUSED = ("unsupported", "startup parameter")
 
 
 class ConnectionTimeouts:
@@ -72,7 +75,7 @@ class ConnectionTimeouts:
     def refuses(self, exc: BaseException) -> bool:
         """Whether ``exc``, from a connect with options, says they are not taken there; if
         so, they are never asked for again."""
-        if REFUSED not in str(exc):
+        if not all(words in str(exc) for words in REFUSED):
             return False
         self.refused = True
         log.debug("the connection refused its timeouts as options: sent with each statement")

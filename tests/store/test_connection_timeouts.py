@@ -22,6 +22,7 @@ from crontabber.db.url import DatabaseURL
 from crontabber.errors import StateStoreError
 from crontabber.store import Holder, StateStore, open_store
 from crontabber.store.queries import queries
+from crontabber.store.timeouts import ConnectionTimeouts
 
 from ..helpers.pgbouncer import pgbouncer, through
 
@@ -187,3 +188,19 @@ def test_behind_a_pgbouncer_that_drops_the_options_statements_carry_them(pg_url:
         assert sent.options == ["-c lock_timeout=600 -c statement_timeout=1500"]
         assert sent.kinds() == ["carried", "check", "carried", "carried"]
         assert LOCKED.search(locked_read(store, pg_url))
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "FATAL:  unsupported startup parameter: options",
+        "FATAL:  unsupported startup parameter in options: lock_timeout",
+        "FATAL:  unsupported options startup parameter: parameter too long",
+    ],
+)
+def test_each_way_a_pgbouncer_refuses_the_options_is_heard(said: str) -> None:
+    known = ConnectionTimeouts()
+    assert not known.refuses(Exception("FATAL:  password authentication failed"))
+    assert not known.refused
+    assert known.refuses(Exception(said))
+    assert known.refused
