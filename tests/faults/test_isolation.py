@@ -26,9 +26,9 @@ JOBS = (
         attributes="seconds = 0.0",
         run="""
             import subprocess
-            plain = subprocess.Popen(["sleep", "300"])
-            escaped = subprocess.Popen(["setsid", "sleep", "301"])
-            orphan = subprocess.Popen(["sh", "-c", "sleep 302 >/dev/null 2>&1 & echo $!"], stdout=subprocess.PIPE)
+            plain = subprocess.Popen(["sleep", "300.017"])
+            escaped = subprocess.Popen(["setsid", "sleep", "301.017"])
+            orphan = subprocess.Popen(["sh", "-c", "sleep 302.017 >/dev/null 2>&1 & echo $!"], stdout=subprocess.PIPE)
             grandchild = orphan.stdout.read().strip().decode()
             orphan.wait()
             note("pids", plain.pid, grandchild)
@@ -86,7 +86,8 @@ def alive(pid: int) -> bool:
 
 
 def sleepers() -> list[int]:
-    """The pids of the ``sleep 30x`` processes the jobs start, still running."""
+    """The pids of the ``sleep 30x.017`` processes the jobs start, still running (an odd
+    duration: a ``sleep 300`` of anyone else's on the machine is not one of them)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
@@ -94,7 +95,7 @@ def sleepers() -> list[int]:
                 command = f.read()
         except OSError:
             continue
-        if command in (b"sleep\x00300\x00", b"sleep\x00301\x00", b"sleep\x00302\x00"):
+        if command in (b"sleep\x00300.017\x00", b"sleep\x00301.017\x00", b"sleep\x00302.017\x00"):
             found.append(int(entry))
     return [pid for pid in found if alive(pid)]
 
