@@ -204,3 +204,20 @@ def test_each_way_a_pgbouncer_refuses_the_options_is_heard(said: str) -> None:
     assert not known.refused
     assert known.refuses(Exception(said))
     assert known.refused
+
+
+def test_the_timeouts_follow_the_options_a_url_has_and_sqlite_gets_none() -> None:
+    from crontabber.db.url import parse_url
+
+    known = ConnectionTimeouts()
+    timeouts = {"lock_timeout_ms": 3000, "statement_timeout_ms": 9000}
+    given = parse_url("postgresql://u@h/db?options=-c%20search_path%3Dcron")
+    asked = known.url(given, timeouts)
+    assert asked.connect_args["options"] == (
+        "-c search_path=cron -c lock_timeout=3000 -c statement_timeout=9000"
+    )
+    assert asked.text == given.text  # what is said of the URL stays as the operator wrote it
+    sqlite = parse_url("sqlite:////tmp/state.sqlite")
+    assert known.url(sqlite, timeouts) is sqlite
+    known.refused = True
+    assert known.url(given, timeouts) is given
