@@ -11,7 +11,6 @@ the statement on the connection.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import re
@@ -37,6 +36,7 @@ from crontabber.store import (
 from crontabber.store.lease import Heartbeat, LeasePolicy
 from crontabber.store.trace import trace
 
+from ..helpers.store import table_locked
 from ..helpers.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
@@ -54,18 +54,6 @@ def store(pg_url: str) -> Iterator[StateStore]:
     store.ensure_schema()
     yield store
     store.close()
-
-
-@contextlib.contextmanager
-def table_locked(url: str, table: str = "crontabber") -> Iterator[sa.Connection]:
-    """``LOCK TABLE`` held in a transaction of another connection until the block ends."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as connection, connection.begin():
-            connection.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-            yield connection
-    finally:
-        engine.dispose()
 
 
 def claim(store: StateStore, name: str, seen: JobState | None) -> Claim:

@@ -3,8 +3,10 @@ as the tests read them, and connections terminated under a run."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -111,3 +113,15 @@ def waiting_on_a_lock(admin: sa.Connection, database: str, statement: str) -> bo
             {"db": database, "query": "%" + statement + "%"},
         ).scalar()
     )
+
+
+@contextlib.contextmanager
+def table_locked(url: str, table: str = "crontabber") -> Iterator[sa.Connection]:
+    """``LOCK TABLE`` held in a transaction of another connection until the block ends."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            yield connection
+    finally:
+        engine.dispose()

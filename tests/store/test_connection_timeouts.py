@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from crontabber.db.connect import connect
 from crontabber.db.url import DatabaseURL
@@ -25,6 +24,7 @@ from crontabber.store.queries import queries
 from crontabber.store.timeouts import ConnectionTimeouts
 
 from ..helpers.pgbouncer import pgbouncer, through
+from ..helpers.store import table_locked
 
 pytestmark = pytest.mark.postgres
 
@@ -130,17 +130,6 @@ def test_a_statement_with_other_timeouts_carries_them(pg_url: str) -> None:
         store.heartbeat("nobody", Holder("here", 1), dt.timedelta(seconds=3))  # 1 s deadline
         assert sent.kinds() == ["carried", "check", "bare", "carried"]
         assert sent.params[-1]["statement_timeout_ms"] == 500
-
-
-@contextlib.contextmanager
-def table_locked(url: str) -> Iterator[None]:
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as connection, connection.begin():
-            connection.exec_driver_sql("LOCK TABLE crontabber IN ACCESS EXCLUSIVE MODE")
-            yield
-    finally:
-        engine.dispose()
 
 
 def locked_read(store: StateStore, url: str) -> str:
