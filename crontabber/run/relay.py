@@ -19,6 +19,7 @@ import sys
 import time
 
 from crontabber.run.output import RunOutput, _flush_std
+from crontabber.run.tee import unread_bytes
 
 TYPE_CHECKING = False  # typing is for type checkers
 if TYPE_CHECKING:
@@ -150,17 +151,5 @@ def _until_read(fds: tuple[int, ...]) -> None:
     """Wait until crontabber has read what waits in the pipes of ``fds``, at most
     ORDER_WAIT (a crontabber that is frozen does not stop the job)."""
     ends = time.monotonic() + ORDER_WAIT
-    while any(_waiting(fd) for fd in fds) and time.monotonic() < ends:
+    while any(unread_bytes(fd) for fd in fds) and time.monotonic() < ends:
         time.sleep(0.0005)
-
-
-def _waiting(fd: int) -> int:
-    """How many bytes wait in the pipe of ``fd`` (either end) to be read (Linux)."""
-    import fcntl
-    import struct
-    import termios
-
-    try:
-        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-    except OSError:
-        return 0

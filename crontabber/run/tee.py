@@ -20,12 +20,8 @@ bounds the wait when such a child keeps writing.
 
 from __future__ import annotations
 
-import array
-import contextlib
-import fcntl
 import os
 import select
-import termios
 import threading
 import time
 
@@ -102,12 +98,7 @@ class Tee:
             self._sink = None
 
     def _unread(self) -> int:
-        count, total = array.array("i", [0]), 0
-        for read_end, _ in self._pipes.values():
-            with contextlib.suppress(OSError):
-                fcntl.ioctl(read_end, termios.FIONREAD, count)
-                total += count[0]
-        return total
+        return sum(unread_bytes(read_end) for read_end, _ in self._pipes.values())
 
     def _retire(self, console: int) -> None:
         if console == self._writing:
@@ -156,6 +147,18 @@ def _write_all(console: int, chunk: bytes) -> bool:
         except OSError:
             return False
     return True
+
+
+def unread_bytes(fd: int) -> int:
+    """How many bytes wait in the pipe of ``fd`` (either end) to be read (Linux)."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _same_file(one: int, other: int) -> bool:
