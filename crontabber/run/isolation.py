@@ -219,15 +219,14 @@ class RunProcess:
             raise
 
     def _fork(self, ours: socket.socket, theirs: socket.socket, parent: int, leased: bool) -> None:
-        gc.freeze()  # the child's collections leave crontabber's objects (and pages) alone
-        try:
-            with warnings.catch_warnings():  # 3.12+: forking with threads; the child uses none
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-        finally:
-            if os.getpid() == parent:
-                gc.unfreeze()
+        with warnings.catch_warnings():  # 3.12+: forking with threads; the child uses none
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:
+            # The child's collections leave crontabber's objects (and their pages) alone.
+            # Frozen here, not before the fork: frozen in crontabber, what a run left young
+            # would move to the oldest generation at every run, and its cycles stay.
+            gc.freeze()
             ours.close()
             channel = Channel(theirs)
             channel.pipes = self.relay.write_ends() if self.relay is not None else None

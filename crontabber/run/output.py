@@ -61,7 +61,7 @@ class RunOutput:
         self._head, self._tail, self._total = bytearray(), bytearray(), 0
         self._lock = threading.Lock()  # guards the buffer and _capturing
         self._capturing, self._thread = False, threading.get_ident()
-        self._keeper = _Keeper(self)
+        self._keeper: _Keeper | None = None  # while capturing (it and this refer to each other)
         self._stand_in: logging.Handler | None = None  # for Python's last resort
         self._saved: dict[int, int] = {}  # captured descriptor: a copy of the original
         self._streams: list[tuple[logging.StreamHandler, object]] = []  # handler, its stream
@@ -102,6 +102,7 @@ class RunOutput:
         try:
             if self.fds:
                 self._capture_fds()
+            self._keeper = _Keeper(self)
             logging.getLogger().addHandler(self._keeper)
         except BaseException:
             self.__exit__()
@@ -113,7 +114,9 @@ class RunOutput:
             if self.fds:
                 self._release_fds()
         finally:
-            logging.getLogger().removeHandler(self._keeper)
+            if self._keeper is not None:
+                logging.getLogger().removeHandler(self._keeper)
+                self._keeper = None  # no cycle is left for the collector to find
             if self._stand_in is not None:
                 logging.getLogger().removeHandler(self._stand_in)
             with _active_lock:
