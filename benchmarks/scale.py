@@ -72,6 +72,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
+def faults(pids: list[int]) -> tuple[int, int]:
+    """Minor page faults of ``pids`` so far: their own, and their reaped children's."""
+    own = children = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        own, children = own + int(fields[7]), children + int(fields[8])
+    return own, children
+
+
 def server_pids(dbs: Databases, name: str) -> list[int]:
     dbs.admin("SELECT pg_stat_clear_snapshot()")
     found = dbs.admin(
@@ -110,10 +122,12 @@ def measure(
     servers = server_pids(dbs, name)
     clients = [process.pid for process in processes]
     cpu_c, cpu_s, xacts = cpu_seconds(clients), cpu_seconds(servers), transactions(dbs, name)
+    faulted = faults(clients)
     window_start = time.time()
     time.sleep(max(args.seconds - args.settle, 1))
     window_end = time.time()
     cpu_c, cpu_s = cpu_seconds(clients) - cpu_c, cpu_seconds(servers) - cpu_s
+    faulted = [after - before for after, before in zip(faults(clients), faulted, strict=True)]
     after = transactions(dbs, name)
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -136,6 +150,8 @@ def measure(
         "rollbacks_per_run": round((after[1] - xacts[1]) / count, 3),
         "cpu_ms_per_run_client": round(cpu_c * 1000 / count, 2),
         "cpu_ms_per_run_server": round(cpu_s * 1000 / count, 2),
+        "faults_per_run": round(faulted[0] / count),
+        "child_faults_per_run": round(faulted[1] / count),
         "wall_s": round(time.time() - started, 1),
     }
 
@@ -235,14 +251,16 @@ def main() -> None:
         f"\n{args.jobs} no-op jobs every {args.period:g} s, steady window "
         f"{args.settle:g}-{args.seconds:g} s\n\n"
         "| system | K | runs/s | lateness p50 | p99 | dups | xacts/run | rollbacks/run "
-        "| CPU ms/run (client+server) |\n|---|---|---|---|---|---|---|---|---|"
+        "| CPU ms/run (client+server) | page faults/run (own+children) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
     )
     for row in rows:
         print(
             f"| {row['system']} | {row['hosts']} | {row['runs_per_s']:,.0f} "
             f"| {row['lateness_p50_ms']:,.0f} ms | {row['lateness_p99_ms']:,.0f} ms "
             f"| {row['duplicates']} | {row['xacts_per_run']} | {row['rollbacks_per_run']} "
-            f"| {row['cpu_ms_per_run_client']}+{row['cpu_ms_per_run_server']} |"
+            f"| {row['cpu_ms_per_run_client']}+{row['cpu_ms_per_run_server']} "
+            f"| {row['faults_per_run']}+{row['child_faults_per_run']} |"
         )
 
 
