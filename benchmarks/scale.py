@@ -14,8 +14,10 @@ by the job itself (its job, the instant it was due, when it started), so runs pe
 lateness (start minus the due instant) and duplicates (a second run for the same job and
 instant) come from what ran. Transactions per run come from ``pg_stat_database`` (in
 autocommit, crontabber's statements are its transactions), CPU from ``/proc`` (the K
-processes, and the server processes serving the database), all over the steady window
-from ``--settle`` seconds to the end. Linux only. Not a test: nothing is asserted.
+processes, and the server processes serving the database), as are the K processes' page
+faults (their own, and their children's once reaped: each run's own process) and how
+much their resident memory grew, all over the steady window from ``--settle`` seconds to
+the end. Linux only. Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -84,6 +86,20 @@ def faults(pids: list[int]) -> tuple[int, int]:
     return own, children
 
 
+def resident_kb(pids: list[int]) -> int:
+    """Resident memory of ``pids`` (those still there), in KiB."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += sum(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+    return total
+
+
 def server_pids(dbs: Databases, name: str) -> list[int]:
     dbs.admin("SELECT pg_stat_clear_snapshot()")
     found = dbs.admin(
@@ -122,12 +138,13 @@ def measure(
     servers = server_pids(dbs, name)
     clients = [process.pid for process in processes]
     cpu_c, cpu_s, xacts = cpu_seconds(clients), cpu_seconds(servers), transactions(dbs, name)
-    faulted = faults(clients)
+    faulted, resident = faults(clients), resident_kb(clients)
     window_start = time.time()
     time.sleep(max(args.seconds - args.settle, 1))
     window_end = time.time()
     cpu_c, cpu_s = cpu_seconds(clients) - cpu_c, cpu_seconds(servers) - cpu_s
     faulted = [after - before for after, before in zip(faults(clients), faulted, strict=True)]
+    grown = resident_kb(clients) - resident
     after = transactions(dbs, name)
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -152,6 +169,7 @@ def measure(
         "cpu_ms_per_run_server": round(cpu_s * 1000 / count, 2),
         "faults_per_run": round(faulted[0] / count),
         "child_faults_per_run": round(faulted[1] / count),
+        "rss_growth_kb": grown,
         "wall_s": round(time.time() - started, 1),
     }
 
@@ -251,8 +269,8 @@ def main() -> None:
         f"\n{args.jobs} no-op jobs every {args.period:g} s, steady window "
         f"{args.settle:g}-{args.seconds:g} s\n\n"
         "| system | K | runs/s | lateness p50 | p99 | dups | xacts/run | rollbacks/run "
-        "| CPU ms/run (client+server) | page faults/run (own+children) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        "| CPU ms/run (client+server) | page faults/run (own+children) | memory grown |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for row in rows:
         print(
@@ -260,7 +278,8 @@ def main() -> None:
             f"| {row['lateness_p50_ms']:,.0f} ms | {row['lateness_p99_ms']:,.0f} ms "
             f"| {row['duplicates']} | {row['xacts_per_run']} | {row['rollbacks_per_run']} "
             f"| {row['cpu_ms_per_run_client']}+{row['cpu_ms_per_run_server']} "
-            f"| {row['faults_per_run']}+{row['child_faults_per_run']} |"
+            f"| {row['faults_per_run']}+{row['child_faults_per_run']} "
+            f"| {row['rss_growth_kb']:,} KiB |"
         )
 
 
