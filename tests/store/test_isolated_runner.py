@@ -129,12 +129,13 @@ def test_runs_in_their_own_processes_leave_no_garbage_in_crontabber(
     gc.disable()
     try:
         young = [object()]  # a container: the collector tracks it
+        frozen = gc.get_freeze_count()  # 375 on 3.12.1 from the start, 0 elsewhere
         assert any(item is young for item in gc.get_objects(generation=0))
         report = Runner(specs, store, isolate=True, capture_fds=True).run(now=NOW)
         assert [job.result for job in report.jobs] == [Result.SUCCEEDED] * 12
         left = [item for item in gc.get_objects() if isinstance(item, RunOutput)]
         assert left == []
         assert not any(item is young for item in gc.get_objects(generation=2))
-        assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() == frozen
     finally:
         gc.enable()
