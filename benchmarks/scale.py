@@ -61,29 +61,29 @@ for i in range(int(os.environ["PEER_JOBS"])):
 '''
 
 
+def stats(pids: list[int]) -> list[list[str]]:
+    """The fields of ``/proc/PID/stat`` after the command's name, of those of ``pids``
+    still there."""
+    found = []
+    for pid in pids:
+        try:
+            found.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())
+        except OSError:
+            continue
+    return found
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU of ``pids`` so far (those still there), with that of their
     children once reaped: each run's own process, and a daemon's workers."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
-    return total / TICK
+    ticks = sum(sum(int(field) for field in fields[11:15]) for fields in stats(pids))
+    return ticks / TICK  # utime, stime, cutime, cstime
 
 
 def faults(pids: list[int]) -> tuple[int, int]:
     """Minor page faults of ``pids`` so far: their own, and their reaped children's."""
-    own = children = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        own, children = own + int(fields[7]), children + int(fields[8])
-    return own, children
+    found = stats(pids)
+    return sum(int(fields[7]) for fields in found), sum(int(fields[8]) for fields in found)
 
 
 def resident_kb(pids: list[int]) -> int:
