@@ -13,6 +13,17 @@ another host changed is put right at the latest when this host tries to claim
 it. What only a full read sees: a row removed (``--reset-job``) or a claim of
 a job not due (``--force``) on another host.
 
+A tick within one poll of the last read, of a daemon none of whose jobs depends
+on another, reads nothing: the rows due by the next poll were in that read, and
+the claim itself says what other hosts changed (a job run elsewhere is a row the
+claim finds changed, and returns). Such a tick is a daemon woken for a job
+falling due; it claims at once, one statement where a read and a claim were two,
+and several hosts woken for the same job pay one statement each. A job made due
+sooner by an operator's action is read at once all the same (the action wakes
+the daemon, which then reads every row); an abandoned claim is recovered, and a
+late or stuck job said, at the next read. Where a job depends on another, every
+tick reads, so that the dependencies it judges are as fresh as the read.
+
 On SQLite every tick reads every row (one file, no network).
 """
 
@@ -48,27 +59,43 @@ class DueReads:
         self._clock = clock
         self._states: dict[str, JobState] | None = None
         self._full_at = 0.0
+        self._last: Snapshot | None = None  # the last read, brought up to date
+        self._read_at = 0.0  # when it was made
 
     def read(self, store: StateStore, specs: Sequence[JobSpec], max_age: dt.timedelta) -> Snapshot:
         """The states for a tick: the kept rows, brought up to date. The runner changes
         the returned ``states`` as it claims, which keeps them."""
         read_due = getattr(store, "read_due_snapshot", None)
-        if (
-            self._states is None
-            or read_due is None
-            or self._clock() - self._full_at >= self.full_every
-        ):
+        clock = self._clock()
+        if self._states is None or read_due is None or clock - self._full_at >= self.full_every:
             snapshot = store.read_snapshot(max_age)
-            self._states, self._full_at = snapshot.states, self._clock()
-            return snapshot
+            self._states, self._full_at = snapshot.states, clock
+            return self._made(snapshot, clock)
         named = {name for spec in specs for name in spec.depends_on}
+        fresh = clock - self._read_at < self.ahead.total_seconds()
+        if self._last is not None and not named and fresh:
+            since = dt.timedelta(seconds=clock - self._read_at)
+            last = self._last
+            return Snapshot(self._states, last.now + since, paused=last.paused, kept=True)
         named.update(name for name, state in self._states.items() if state.ongoing is not None)
         snapshot = read_due(max_age, ahead=self.ahead, app_names=sorted(named))
         self._states.update(snapshot.states)
-        return Snapshot(
-            self._states, snapshot.now, snapshot.abandoned, snapshot.oldest_log, snapshot.paused
+        return self._made(
+            Snapshot(
+                self._states,
+                snapshot.now,
+                snapshot.abandoned,
+                snapshot.oldest_log,
+                snapshot.paused,
+            ),
+            clock,
         )
 
+    def _made(self, snapshot: Snapshot, clock: float) -> Snapshot:
+        self._last, self._read_at = snapshot, clock
+        return snapshot
+
     def forget(self) -> None:
-        """Read every row at the next tick (after an error, or a new configuration)."""
-        self._states = None
+        """Read every row at the next tick (after an error, an operator's action, or a
+        new configuration)."""
+        self._states, self._last = None, None

@@ -104,7 +104,7 @@ class Runner(TakingTurns):
         states = snapshot.states
         self._abandoned = snapshot.abandoned
         self._paused = snapshot.paused
-        if self.notifier is not None:
+        if self.notifier is not None and not snapshot.kept:
             self.notifier.watch(snapshot, self.specs)
         self._forced = force
         read_at = time.monotonic()

@@ -121,6 +121,9 @@ class Snapshot:
     abandoned: frozenset[str] = frozenset()
     oldest_log: dt.datetime | None = None  # the time of the oldest crontabber_log row
     paused: dict[str, Pause] = field(default_factory=dict)  # the pauses in force, by job
+    # Not read now: a daemon's kept rows (crontabber.run.reading), ``now`` counted on
+    # from its last read. Nothing is judged late or stuck on them.
+    kept: bool = False
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> Snapshot:

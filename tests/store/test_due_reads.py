@@ -48,14 +48,29 @@ def _clean() -> None:
     ran.clear()
 
 
-def daemon_runner(store: StateStore, *classes: type[App], host: str = "a") -> Runner:
+class Clock:
+    """The daemon's monotonic clock, moved by the test: ``poll()`` is a poll later."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def poll(self) -> None:
+        self.now += 1.5  # past the 1 s poll of daemon_runner
+
+
+def daemon_runner(
+    store: StateStore, *classes: type[App], host: str = "a", clock: Clock | None = None
+) -> Runner:
     runner = Runner(
         [make_spec(cls, frequency=HOUR) for cls in classes],
         store,
         holder=Holder(host, 1),
         lease=LeasePolicy(host=host),
     )
-    runner.reads = DueReads(dt.timedelta(seconds=1), full_every=3600)
+    runner.reads = DueReads(dt.timedelta(seconds=1), full_every=3600, clock=clock or Clock())
     return runner
 
 
@@ -91,12 +106,14 @@ def test_a_row_another_host_changed_is_put_right_by_the_claim(pg_url: str) -> No
     is past the read's horizon, so the due read does not return it): the claim finds
     it changed, does not run it, and the kept row is brought up to date."""
     store, other = open_store(pg_url), open_store(pg_url)
+    clock = Clock()
     try:
         store.ensure_schema()
-        runner = daemon_runner(store, Hourly, Other)
+        runner = daemon_runner(store, Hourly, Other, clock=clock)
         runner.run()
         ran.clear()
         set_next_run(store, "hourly", "clock_timestamp() - interval '1 second'")
+        clock.poll()
         runner.run()  # due read: "hourly" is due, and runs
         assert ran == ["hourly"]
         ran.clear()
@@ -153,3 +170,82 @@ def test_the_due_read_uses_the_next_run_index(pg_store: StateStore) -> None:
         connection.close()
     assert "crontabber_next_run_idx" in plan, plan
     assert "Seq Scan on crontabber " not in plan, plan
+
+
+class Watching:
+    """A notifier that notes the snapshots it is shown."""
+
+    def __init__(self) -> None:
+        self.watched: list[bool] = []  # each snapshot's ``kept``
+
+    def watch(self, snapshot: object, specs: object) -> None:
+        self.watched.append(snapshot.kept)  # type: ignore[attr-defined]
+
+    def started(self, spec: object) -> None:
+        pass
+
+    def finished(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def tick_done(self) -> None:
+        pass
+
+
+@pytest.mark.postgres
+def test_a_tick_within_a_poll_claims_from_the_kept_rows_without_reading(
+    pg_store: StateStore,
+) -> None:
+    """A daemon woken for a job falling due, a moment after its last read, claims at
+    once: one statement for the claim, none to read (no job depends on another)."""
+    clock = Clock()
+    runner = daemon_runner(pg_store, Hourly, Other, clock=clock)
+    watching = Watching()
+    runner.notifier = watching  # type: ignore[assignment]
+    runner.run()  # the first tick reads every row, and runs both
+    ran.clear()
+    set_next_run(pg_store, "other", "clock_timestamp() + interval '300 milliseconds'")
+    clock.poll()
+    report = runner.run()  # due read: "other" is due by the next poll, not yet
+    assert ran == [] and report.next_due is not None
+    recorder = Recorder()
+    pg_store.close()
+    pg_store.connection_factory = recorder.connect
+    clock.now += 0.5  # woken for "other", half a poll after the read
+    report = runner.run()
+    assert ran == ["other"]
+    assert report.with_result(Result.SUCCEEDED) == ["other"]
+    assert recorder.statements == ["claim_next", "finish"]
+    assert watching.watched == [False, False]  # late or stuck: judged on reads only
+    clock.poll()
+    runner.run()  # a poll after the last read: it reads again
+    assert recorder.statements[2:] == ["read_due_states"]
+
+
+@pytest.mark.postgres
+def test_where_a_job_depends_on_another_every_tick_reads(pg_store: StateStore) -> None:
+    clock = Clock()
+    runner = daemon_runner(pg_store, Hourly, Later, clock=clock)
+    runner.run()
+    assert ran == ["hourly", "later"]
+    recorder = Recorder()
+    pg_store.close()
+    pg_store.connection_factory = recorder.connect
+    clock.now += 0.1
+    runner.run()
+    assert recorder.statements == ["read_due_states"]
+
+
+@pytest.mark.postgres
+def test_after_an_operators_action_the_next_tick_reads_every_row(pg_store: StateStore) -> None:
+    """The daemon forgets its rows when an action wakes it (crontabber.run.daemon): a
+    job made due by --run-now is read at once, whatever the last read's age."""
+    clock = Clock()
+    runner = daemon_runner(pg_store, Hourly, Other, clock=clock)
+    runner.run()
+    ran.clear()
+    pg_store.run_now("other", depends_on=(), actor="test")  # type: ignore[attr-defined]
+    assert runner.reads is not None
+    runner.reads.forget()
+    clock.now += 0.1
+    runner.run()
+    assert ran == ["other"]
