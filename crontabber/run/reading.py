@@ -21,8 +21,9 @@ falling due; it claims at once, one statement where a read and a claim were two,
 and several hosts woken for the same job pay one statement each. A job made due
 sooner by an operator's action is read at once all the same (the action wakes
 the daemon, which then reads every row); an abandoned claim is recovered, and a
-late or stuck job said, at the next read. Where a job depends on another, every
-tick reads, so that the dependencies it judges are as fresh as the read.
+late or stuck job said, at the next read. A tick once a pause's ``--until`` has
+come reads, and so does every tick where a job depends on another, so that the
+dependencies it judges are as fresh as the read.
 
 On SQLite every tick reads every row (one file, no network).
 """
@@ -72,11 +73,12 @@ class DueReads:
             self._states, self._full_at = snapshot.states, clock
             return self._made(snapshot, clock)
         named = {name for spec in specs for name in spec.depends_on}
-        fresh = clock - self._read_at < self.ahead.total_seconds()
-        if self._last is not None and not named and fresh:
-            since = dt.timedelta(seconds=clock - self._read_at)
-            last = self._last
-            return Snapshot(self._states, last.now + since, paused=last.paused, kept=True)
+        last, since = self._last, clock - self._read_at
+        if last is not None and not named and since < self.ahead.total_seconds():
+            now = last.now + dt.timedelta(seconds=since)
+            ended = any(p.until is not None and p.until <= now for p in last.paused.values())
+            if not ended:  # a pause that ends by itself is read as ended, on time
+                return Snapshot(self._states, now, paused=last.paused, kept=True)
         named.update(name for name, state in self._states.items() if state.ongoing is not None)
         snapshot = read_due(max_age, ahead=self.ahead, app_names=sorted(named))
         self._states.update(snapshot.states)

@@ -4,6 +4,7 @@ full reads it reads the rows that may be due, by the index on next_run."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -249,3 +250,28 @@ def test_after_an_operators_action_the_next_tick_reads_every_row(pg_store: State
     clock.now += 0.1
     runner.run()
     assert ran == ["other"]
+
+
+@pytest.mark.postgres
+def test_a_pause_that_ends_by_itself_is_read_as_ended_within_a_poll(
+    pg_store: StateStore,
+) -> None:
+    """The kept rows say paused until a moment that has come: the tick reads, and the
+    job runs when its pause ends, not a poll later."""
+    clock = Clock()
+    runner = daemon_runner(pg_store, Hourly, Other, clock=clock)
+    runner.run()
+    ran.clear()
+    set_next_run(pg_store, "other", "clock_timestamp() - interval '1 second'")
+    pg_store.pause("other", actor="test", until_seconds=0.2)  # type: ignore[attr-defined]
+    clock.poll()
+    runner.run()  # read: "other" is due, and paused
+    assert ran == []
+    time.sleep(0.3)  # the database's clock passes the pause's end
+    recorder = Recorder()
+    pg_store.close()
+    pg_store.connection_factory = recorder.connect
+    clock.now += 0.5  # within a poll of the read, past the pause's end
+    runner.run()
+    assert ran == ["other"]
+    assert recorder.statements[0] == "read_due_states"
