@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,31 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture
-def served(pg_store: StateStore) -> Iterator[tuple[str, list[JobSpec]]]:
-    specs = job_specs()
-    populate(pg_store, specs)
-    app = web.create_app(pg_store.url.text, specs, refresh_seconds=1)
-    server = web.start_server(app, "127.0.0.1", 0)
+STILL = 3600  # seconds between refreshes: none while a test reads the page
+TOKEN = "t0ken-for-the-browser"
+
+
+@contextmanager
+def serving(store: StateStore, specs: list[JobSpec], **options: Any) -> Iterator[str]:
+    server = web.start_server(web.create_app(store.url.text, specs, **options), "127.0.0.1", 0)
     try:
-        yield server.url, specs
+        yield server.url
     finally:
         server.stop()
 
 
-TOKEN = "t0ken-for-the-browser"
+@pytest.fixture
+def served(pg_store: StateStore) -> Iterator[tuple[str, str, list[JobSpec]]]:
+    """The page twice over one database: still, for reading what it shows through
+    element handles (a refresh replaces every element under #status, and a handle
+    held across one goes stale), and live, refreshing every second."""
+    specs = job_specs()
+    populate(pg_store, specs)
+    with (
+        serving(pg_store, specs, refresh_seconds=STILL) as still,
+        serving(pg_store, specs, refresh_seconds=1) as live,
+    ):
+        yield still, live, specs
 
 
 @pytest.fixture
@@ -103,12 +116,8 @@ def served_with_token(pg_store: StateStore) -> Iterator[tuple[str, list[JobSpec]
     password of basic authentication, as an operator's browser would send it."""
     specs = job_specs()
     populate(pg_store, specs)
-    app = web.create_app(pg_store.url.text, specs, auth_token=TOKEN, refresh_seconds=1)
-    server = web.start_server(app, "127.0.0.1", 0)
-    try:
-        yield server.url.replace("http://", f"http://operator:{TOKEN}@"), specs
-    finally:
-        server.stop()
+    with serving(pg_store, specs, auth_token=TOKEN, refresh_seconds=STILL) as url:
+        yield url.replace("http://", f"http://operator:{TOKEN}@"), specs
 
 
 def console_errors(driver: Any) -> list[str]:
@@ -121,25 +130,25 @@ def screenshot(driver: Any, name: str) -> None:
 
 
 def test_the_status_page_in_a_browser(
-    browser: Any, served: tuple[str, list[JobSpec]], pg_store: StateStore
+    browser: Any, served: tuple[str, str, list[JobSpec]], pg_store: StateStore
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url, specs = served
+    still, live, specs = served
     wait = WebDriverWait(browser, WAIT)
-    browser.get(url + "/")
+    browser.get(still + "/")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "span.local"))  # the script ran
     assert "Europe/Berlin" in browser.find_element(By.ID, "zone").text
     assert console_errors(browser) == []
     failing_job_stands_out_and_its_traceback_expands(browser)
-    screenshot(browser, "status")
-    a_change_shows_without_a_reload(browser, wait, specs, pg_store)
     # The dependency graph, coloured by state.
     node = browser.find_element(By.CSS_SELECTOR, 'svg.graph a[data-app="load"] rect')
     assert node.get_attribute("fill") == "#f8c9c4"
-    a_jobs_history_is_charted(browser, url)
-    it_reads_on_a_phone(browser, wait, url)
+    screenshot(browser, "status")
+    a_change_shows_without_a_reload(browser, wait, live, specs, pg_store)
+    a_jobs_history_is_charted(browser, still)
+    it_reads_on_a_phone(browser, wait, still)
 
 
 def failing_job_stands_out_and_its_traceback_expands(browser: Any) -> None:
@@ -162,25 +171,38 @@ def failing_job_stands_out_and_its_traceback_expands(browser: Any) -> None:
     assert '<script>alert("name")</script>' in browser.find_element(By.TAG_NAME, "main").text
 
 
+# Read in one script, so that no refresh falls between finding an element and reading it.
+NEWCOMER_STATUS = """
+for (const link of document.querySelectorAll("#status tr a")) {
+  if (link.textContent === "newcomer") return link.closest("tr").getAttribute("data-status");
+}
+return null;
+"""
+LOAD_TRACEBACK = "document.querySelector('#status details.error[data-key=\"load\"]')"
+
+
 def a_change_shows_without_a_reload(
-    browser: Any, wait: Any, specs: list[JobSpec], store: StateStore
+    browser: Any, wait: Any, live: str, specs: list[JobSpec], store: StateStore
 ) -> None:
     from selenium.webdriver.common.by import By
 
+    browser.get(live + "/")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "span.local"))
     browser.execute_script("window.crontabberNotReloaded = true;")
-    newcomer = browser.find_element(By.XPATH, '//tr[.//a[text()="newcomer"]]')
-    assert newcomer.get_attribute("data-status") == "never-run"
+    browser.execute_script(LOAD_TRACEBACK + ".open = true;")  # as a click on its summary
+    assert browser.execute_script(NEWCOMER_STATUS) == "never-run"
+    refreshed = browser.execute_script(
+        "return document.getElementById('status').dataset.refreshed;"
+    )
     Runner(specs, store).run(only="newcomer", force=True)
 
-    def newcomer_ok(driver: Any) -> bool:
-        row = driver.find_element(By.XPATH, '//tr[.//a[text()="newcomer"]]')
-        return row.get_attribute("data-status") == "ok"
-
-    wait.until(newcomer_ok)
+    wait.until(lambda d: d.execute_script(NEWCOMER_STATUS) == "ok")
     assert browser.execute_script("return window.crontabberNotReloaded === true;")
-    details = browser.find_element(By.CSS_SELECTOR, 'details.error[data-key="load"]')
-    assert details.get_attribute("open")  # an open traceback stays open
-    assert browser.find_elements(By.CSS_SELECTOR, "span.local")  # times localised again
+    assert refreshed != browser.execute_script(
+        "return document.getElementById('status').dataset.refreshed;"
+    )  # the script's refresh showed it
+    assert browser.execute_script("return " + LOAD_TRACEBACK + ".open;")  # it stays open
+    assert browser.execute_script("return document.querySelectorAll('#status span.local').length;")
     assert console_errors(browser) == []
 
 
