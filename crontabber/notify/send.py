@@ -77,6 +77,13 @@ def send_webhook(url: str, payload: dict, *, timeout: float) -> None:
     _request(url, json.dumps(payload).encode("utf-8"), timeout, f"webhook {redact(url)}")
 
 
+def webhook_text(text: str) -> str:
+    """``text`` as Slack's formatting (and Mattermost's, which reads Slack's) shows it as
+    written: ``&``, ``<`` and ``>`` become the entities those decode. Unescaped, a job's
+    name or error could mention ``<!channel>`` or make ``<http://...|a link>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def ping(url: str, suffix: str = "", *, timeout: float = 5.0) -> str | None:
     """GET ``url`` + ``suffix`` (Healthchecks.io: ``""`` success, ``"/start"``,
     ``"/fail"``): None on a 2xx, else one line saying why. Never raises."""

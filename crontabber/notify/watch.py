@@ -147,6 +147,7 @@ class Notifier:
         }
         try:
             if notification.sink == "webhook":
+                payload["text"] = send.webhook_text(notification.text)  # type: ignore[attr-defined]
                 send.send_webhook(  # type: ignore[attr-defined]
                     self.settings.webhook_url, payload, timeout=self.settings.timeout
                 )

@@ -39,8 +39,17 @@ def hook() -> Iterator[Receiver]:
         yield found
 
 
-def runner(store: StateStore, hook: Receiver, policy: JobPolicy, **settings: object) -> Runner:
-    spec: JobSpec = replace(make_spec(Flaky), policy=policy)
+class Mentions(App):
+    app_name = "mentions"
+
+    def run(self) -> None:
+        raise RuntimeError("<!channel> look <http://example.invalid/x|here> & fix")
+
+
+def runner(
+    store: StateStore, hook: Receiver, policy: JobPolicy, app: type[App] = Flaky, **settings: object
+) -> Runner:
+    spec: JobSpec = replace(make_spec(app), policy=policy)
     notify = NotifySettings(webhook_url=f"{hook.url}/hook", timeout=2.0, **settings)  # type: ignore[arg-type]
     return Runner(
         [spec],
@@ -90,6 +99,20 @@ def test_an_auto_pause_is_said(store: StateStore, hook: Receiver) -> None:
     [paused] = hook.events()
     assert paused["event"] == "auto_paused" and "paused" in paused["text"]
     assert paused["error"] == "RuntimeError: the disk is full"
+
+
+def test_a_webhooks_text_shows_an_error_as_written_not_as_slacks_markup(
+    store: StateStore, hook: Receiver
+) -> None:
+    """Slack (and Mattermost, reading Slack's format) takes <...> for mentions and links
+    and & for an entity: the text says them as entities, which they show as written."""
+    runner(store, hook, JobPolicy(), app=Mentions).run()
+    [failed] = hook.events()
+    assert failed["error"] == "RuntimeError: <!channel> look <http://example.invalid/x|here> & fix"
+    assert failed["text"].endswith(
+        ": RuntimeError: &lt;!channel&gt; look &lt;http://example.invalid/x|here&gt; &amp; fix"
+    )
+    assert "<" not in failed["text"] and ">" not in failed["text"]
 
 
 def test_a_jobs_ping_url_hears_start_and_the_end(store: StateStore, hook: Receiver) -> None:
