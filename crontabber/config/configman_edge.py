@@ -190,6 +190,10 @@ def read_config(argv: Sequence[str], jobs_setting: type[JobsSetting] | None = No
         if not os.path.isfile(conf_path) or not os.access(conf_path, os.R_OK):
             raise ConfigError(f"cannot read config file {conf_path!r}")
         put_on_import_path(conf_path)
+    ini = parsed_ini(conf_path) if conf_path is not None else None
+    misplaced = option_written_as_section(ini)
+    if misplaced is not None:
+        raise ConfigError(f"config file {conf_path!r}: {misplaced}")
     import configobj
     from configman.config_exceptions import ConfigmanException
     from configman.value_sources.source_exceptions import ValueException
@@ -220,6 +224,13 @@ def read_config(argv: Sequence[str], jobs_setting: type[JobsSetting] | None = No
         raise ConfigError(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         ) from None
+    except KeyError as exc:
+        if exc.args != ("required_config",):  # configman expanding a section as an option's
+            raise
+        raise ConfigError(
+            f"config file {conf_path!r}: a section stands where an option is expected "
+            "(a job's option written [[name]] where name = VALUE belongs?)"
+        ) from None
     for argument in manager.args:
         raise ConfigError(unexpected_argument(argument))
     if conf_path is None:  # neither --admin.conf nor ./crontabber.ini
@@ -237,19 +248,50 @@ def read_config(argv: Sequence[str], jobs_setting: type[JobsSetting] | None = No
         conf_path,
         tuple(unknown),
         strict=manager_class.strict,
-        postgres_keys=postgres_keys(conf_path),
+        postgres_keys=postgres_keys(ini),
     )
 
 
-def postgres_keys(conf_path: str) -> tuple[tuple[str, str], ...]:
-    """The keys the file sets in ``[resource] [[postgresql]]`` and ``[secrets]
-    [[postgresql]]``, by dotted name, as text: crontabber's own options among them and
-    those it has none for (the early names), which configman would only call unknown."""
+def parsed_ini(conf_path: str) -> Any:
+    """The file as configobj reads it; None where it cannot (configman says why)."""
     import configobj
 
     try:
-        ini = configobj.ConfigObj(conf_path, encoding="utf-8", interpolation=False)
+        return configobj.ConfigObj(conf_path, encoding="utf-8", interpolation=False)
     except (configobj.ConfigObjError, OSError, UnicodeDecodeError):
+        return None
+
+
+def option_written_as_section(ini: Any) -> str | None:
+    """A line for the first of crontabber's options the file writes as a section
+    (``[[port]]`` under ``[web]``), which configman cannot read (it fails with a
+    KeyError); None when there is none."""
+    options = {option.name for option in OPTIONS}
+
+    def walk(section: Any, prefix: str, depth: int) -> str | None:
+        for key, value in section.items():
+            if not isinstance(value, dict):
+                continue
+            name = f"{prefix}{key}"
+            if name in options:
+                parent = f" under [{prefix.rstrip('.')}]" if prefix else ""
+                return (
+                    f"{'[' * depth}{key}{']' * depth} is a section, but {name} is an option: "
+                    f"write {key} = VALUE{parent}"
+                )
+            found = walk(value, f"{name}.", depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    return walk(ini, "", 1) if ini is not None else None
+
+
+def postgres_keys(ini: Any) -> tuple[tuple[str, str], ...]:
+    """The keys the file sets in ``[resource] [[postgresql]]`` and ``[secrets]
+    [[postgresql]]``, by dotted name, as text: crontabber's own options among them and
+    those it has none for (the early names), which configman would only call unknown."""
+    if ini is None:
         return ()  # configman read it: what it could not, it said
     found = []
     for top in ("resource", "secrets"):

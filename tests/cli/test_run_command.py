@@ -146,6 +146,33 @@ def test_unparseable_config_file(project: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            "[web]\n    [[port]]\n        number = 8080\n",
+            "[[port]] is a section, but web.port is an option: write port = VALUE under [web]",
+        ),
+        (
+            "    [[class-Configured]]\n        [[[word]]]\n            x = 1\n",
+            "a section stands where an option is expected (a job's option written [[name]] "
+            "where name = VALUE belongs?)",
+        ),
+    ],
+    ids=["crontabbers-option", "a-jobs-option"],
+)
+@pytest.mark.parametrize("mode", [(), ("--configtest",), ("--daemon",)])
+def test_an_option_written_as_a_section_is_one_line(
+    project: Path, extra: str, line: str, mode: tuple[str, ...]
+) -> None:
+    """configman itself fails on it with a KeyError: crontabber says what is wrong."""
+    config = write_config(project, "myjobs.Configured|1h", extra=extra)
+    result = run_crontabber(f"--admin.conf={config}", *mode, cwd=project)
+    assert result.status == 1
+    assert result.stderr == f"crontabber: config file {str(config)!r}: {line}\n"
+    assert ran(project) == []
+
+
 def test_unknown_option_in_the_config_file(project: Path) -> None:
     # As in the original: a warning naming it, and the run goes on.
     config = write_config(project, "myjobs.Hello|5m", extra="    databse_url=x\n")
