@@ -204,6 +204,12 @@ OPTIONS = (
     Option("notify.smtp_user", "", "str", "the SMTP login (empty: none)"),
     Option("notify.smtp_password", "", "str", "the SMTP password", secret=True),
     Option("notify.smtp_starttls", True, "bool", "use STARTTLS (the server must offer it)"),
+    Option(
+        "notify.smtp_ssl",
+        False,
+        "bool",
+        "TLS from the connection's start (SMTPS, usually port 465) in place of STARTTLS",
+    ),
     Option("notify.email_from", "", "str", "the From address of event mails"),
     Option("notify.email_to", "", "text", "where event mails go (comma-separated)"),
     Option("notify.events", ",".join(EVENTS), "text", "the events sent (comma-separated)"),

@@ -45,6 +45,7 @@ class NotifySettings:
     smtp_user: str = ""
     smtp_password: str = field(default="", repr=False)
     smtp_starttls: bool = True
+    smtp_ssl: bool = False  # TLS from the start (SMTPS); smtp_starttls is then unused
     email_from: str = ""
     email_to: tuple[str, ...] = ()
     events: frozenset[str] = frozenset(EVENT_KINDS)  # the kinds that are sent
@@ -212,16 +213,26 @@ def send_email(settings: NotifySettings, payload: dict) -> None:
 
 
 def _open_smtp(settings: NotifySettings) -> smtplib.SMTP:
-    """A connection to the SMTP server, after STARTTLS and login as configured."""
+    """A connection to the SMTP server, over TLS from the start (smtp_ssl) or after
+    STARTTLS, and logged in, as configured."""
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     option, doing = "notify.smtp_host", f"cannot reach {where}"
-    try:  # SMTP(host) connects; STARTTLS checks the certificate against that host
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
+    try:  # SMTP(host) connects; TLS checks the certificate against that host
+        if settings.smtp_ssl:
+            option, doing = "notify.smtp_ssl", f"TLS (SMTPS) with {where}"
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.smtp_host,
+                settings.smtp_port,
+                timeout=settings.timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
     except (smtplib.SMTPException, OSError) as exc:
         raise _smtp_error(exc, settings.timeout, option, doing) from None
     try:
         smtp.ehlo()
-        if settings.smtp_starttls:
+        if settings.smtp_starttls and not settings.smtp_ssl:
             option, doing = "notify.smtp_starttls", f"STARTTLS with {where}"
             if not smtp.has_extn("starttls"):
                 problem = f"the SMTP server does not offer STARTTLS ({where})"
@@ -306,11 +317,12 @@ def notify_settings_from(values: Mapping[str, Any]) -> NotifySettings:
     if unknown:
         known = ", ".join(EVENT_KINDS)
         raise ConfigError(f"notify.events: unknown event {unknown[0]!r} (known: {known})")
-    if "smtp_starttls" in given:
-        try:
-            given["smtp_starttls"] = parse_boolean(word := given["smtp_starttls"])
-        except ValueError:
-            raise ConfigError(f"notify.smtp_starttls: {word!r} is not true or false") from None
+    for name in ("smtp_starttls", "smtp_ssl"):
+        if name in given:
+            try:
+                given[name] = parse_boolean(word := given[name])
+            except ValueError:
+                raise ConfigError(f"notify.{name}: {word!r} is not true or false") from None
     for name, (convert, low, high, must) in _NUMBERS.items():
         if name in given:
             try:

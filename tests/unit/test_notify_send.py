@@ -434,6 +434,40 @@ def test_starttls_and_login_with_a_trusted_certificate(
     assert len(inbox.messages) == 1
 
 
+def test_smtps_and_login_with_a_trusted_certificate(
+    certificates: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """smtp_ssl: TLS from the first byte (port 465's way), no STARTTLS asked for."""
+    import ssl
+
+    ca, cert, key = certificates
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    settings = dict(smtp_ssl=True, smtp_starttls=True, smtp_user="robot", smtp_password=PASSWORD)
+    # aiosmtpd counts only STARTTLS as TLS for AUTH: here the whole connection is TLS.
+    options = {"authenticator": inbox.authenticate, "auth_require_tls": False}
+    with smtp_server(inbox, ssl_context=context, **options) as port:
+        with pytest.raises(DeliveryError) as raised:  # the CA is not trusted yet
+            send_email(mail_settings(port, **settings), PAYLOAD)
+        assert (raised.value.retry, raised.value.option) == (False, "notify.smtp_ssl")
+        assert "certificate" in str(raised.value)
+        assert_clean(raised.value)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        send_email(mail_settings(port, **settings), PAYLOAD)
+    assert inbox.logins == [(b"robot", PASSWORD.encode())]
+    assert len(inbox.messages) == 1
+
+
+def test_smtps_against_a_plain_server_names_the_option() -> None:
+    inbox = Inbox()
+    with smtp_server(inbox) as port, pytest.raises(DeliveryError) as raised:
+        send_email(mail_settings(port, smtp_ssl=True), PAYLOAD)
+    assert raised.value.option == "notify.smtp_ssl"
+    assert str(raised.value).startswith(f"email: TLS (SMTPS) with 127.0.0.1:{port}: ")
+    assert inbox.messages == []
+
+
 def test_refused_recipients() -> None:
     inbox = Inbox(refuse=("gone@example.com",))
     with smtp_server(inbox) as port:
@@ -571,6 +605,7 @@ def test_the_options_from_text() -> None:
             "smtp_host": "smtp.example.com",
             "smtp_port": "2525",
             "smtp_starttls": "no",
+            "smtp_ssl": "yes",
             "smtp_password": " pass word ",
             "email_to": "a@example.com, b@example.com",
             "events": "failed,recovered",
@@ -584,6 +619,7 @@ def test_the_options_from_text() -> None:
         smtp_host="smtp.example.com",
         smtp_port=2525,
         smtp_starttls=False,
+        smtp_ssl=True,
         smtp_password=" pass word ",
         email_to=("a@example.com", "b@example.com"),
         events=frozenset({"failed", "recovered"}),
@@ -621,6 +657,7 @@ def test_the_options_as_configobj_lists_or_converted_values() -> None:
         ({"smtp_port": 70000}, "notify.smtp_port"),
         ({"events": "failed, exploded"}, "notify.events"),
         ({"smtp_starttls": "maybe"}, "notify.smtp_starttls"),
+        ({"smtp_ssl": "sometimes"}, "notify.smtp_ssl"),
         ({"late_after": "-1"}, "notify.late_after"),
         ({"repeat_after": "soon"}, "notify.repeat_after"),
         ({"stuck_after": "nan"}, "notify.stuck_after"),
