@@ -283,5 +283,7 @@ class PostgresStore(StateStore):
     def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         return self._execute(connection, "log_page", params)
 
-    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
-        return self._execute(connection, "log_counts", {})
+    def _log_query(
+        self, connection: Any, name: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        return self._execute(connection, name, params)

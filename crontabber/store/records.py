@@ -256,6 +256,28 @@ class LogCounts:
 
 
 @record
+class LogTotals:
+    """``crontabber_log`` counted at one instant: per job its counts and its newest row
+    (log_time, id); the highest id, and the ids present among the window below it."""
+
+    counts: dict[str, LogCounts]
+    newest: dict[str, tuple[dt.datetime, int]]
+    top: int
+    recent: frozenset[int]
+
+
+@record
+class LogAdded:
+    """One ``crontabber_log`` row as a tally counts it."""
+
+    id: int
+    app_name: str
+    failed: bool
+    log_time: dt.datetime
+    duration: dt.timedelta | None = None
+
+
+@record
 class AuditEntry:
     """One row of ``crontabber_audit``: who did what to a job, when (the database's time)."""
 

@@ -367,10 +367,12 @@ class SqliteStore(StateStore):
             row["superseded"] = bool(row["superseded"])
         return rows
 
-    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
-        rows = self._execute(connection, "log_counts", {})
+    def _log_query(
+        self, connection: Any, name: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rows = self._execute(connection, name, params)
         for row in rows:
-            row["last_duration"] = decode_duration(row["last_duration"])
+            row["duration"] = decode_duration(row["duration"])
         return rows
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import abc
 
-from crontabber.store.records import LogCounts, LogEntry, LogPage
+from crontabber.store.records import LogAdded, LogCounts, LogEntry, LogPage, LogTotals
 from crontabber.store.schema import LOG_COLUMNS
 
 TYPE_CHECKING = False  # typing is for type checkers: a tick does not import it
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from typing import Any
 
 
@@ -33,19 +34,51 @@ class LogViews(abc.ABC):
         )
         return LogPage(entries, rows[0]["total"])
 
-    def read_log_counts(self) -> dict[str, LogCounts]:
-        """Per app name in ``crontabber_log``: its rows, the failed ones and the newest
-        one's duration, in one statement that writes nothing (it reads the whole log)."""
-        rows = self._retrying("counting crontabber_log", self._log_counts, claimed=False)
-        return {
-            row["app_name"]: LogCounts(row["runs"], row["failures"] or 0, row["last_duration"])
+    def read_log_totals(self, window: int) -> LogTotals:
+        """Every job's rows in ``crontabber_log``, failed rows and newest row, with the
+        highest id and the ids present among the ``window`` below it, in one statement
+        that writes nothing (it reads the whole log: a tally's start)."""
+        rows = self._retrying(
+            "counting crontabber_log",
+            lambda c: self._log_query(c, "log_totals", {"window": window}),
+            claimed=False,
+        )
+        counted = [row for row in rows if row["app_name"] is not None]
+        recent = rows[0]["recent_ids"] if rows else None
+        if isinstance(recent, str):  # SQLite: comma-separated
+            recent = [int(part) for part in recent.split(",")]
+        return LogTotals(
+            {
+                row["app_name"]: LogCounts(row["runs"], row["failures"] or 0, row["duration"])
+                for row in counted
+            },
+            {row["app_name"]: (row["log_time"], row["id"]) for row in counted},
+            rows[0]["top_id"] if rows else 0,
+            frozenset(recent or ()),
+        )
+
+    def read_log_added(self, after: int, ids: Collection[int] = ()) -> list[LogAdded]:
+        """The ``crontabber_log`` rows with an id above ``after`` or among ``ids``, and
+        the highest row, by id, found by the primary key (what a tally has not counted)."""
+        params = {"after": after, "ids": sorted(ids)}
+        rows = self._retrying(
+            "reading new crontabber_log rows",
+            lambda c: self._log_query(c, "log_added", params),
+            claimed=False,
+        )
+        return [
+            LogAdded(
+                row["id"], row["app_name"], bool(row["failed"]), row["log_time"], row["duration"]
+            )
             for row in rows
-        }
+        ]
+
+    @abc.abstractmethod
+    def _log_query(
+        self, connection: Any, name: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The rows of statement ``name`` (log_totals, log_added), ``duration`` a timedelta."""
 
     @abc.abstractmethod
     def _log_page(self, connection: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The ``log_page`` rows, decoded (``duration`` a timedelta, ``superseded`` a bool)."""
-
-    @abc.abstractmethod
-    def _log_counts(self, connection: Any) -> list[dict[str, Any]]:
-        """The ``log_counts`` rows, decoded (``last_duration`` a timedelta)."""

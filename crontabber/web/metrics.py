@@ -1,14 +1,17 @@
 """``/metrics``: the jobs' state in Prometheus's exposition format, via prometheus_client.
 
-Each scrape reads the database afresh (one snapshot, one count of the log)
-through a collector on a registry of its own, so nothing is cached between
-scrapes and nothing of the process (or of other code's metrics) is exposed.
+Each scrape reads the jobs' states afresh, and the log's rows added since the last
+scrape (:mod:`crontabber.store.tally`: the whole log is counted once, at the first),
+through a collector on a registry of its own, so nothing of the process (or of
+other code's metrics) is exposed.
 Timestamps are seconds since the epoch; a time a job does not have yet (it
 never succeeded, say) is left out rather than given as 0.
 
 ``crontabber_job_runs_total`` and ``crontabber_job_failures_total`` count the
-rows of ``crontabber_log``: pruning old rows (``log_retention_days``) lowers
-them, which Prometheus's ``rate()`` and ``increase()`` read as a counter reset.
+rows of ``crontabber_log``: those it held when the page started, and every row
+added since. Pruning old rows (``log_retention_days``) does not lower them; a
+page started anew starts from the rows the log holds then, which Prometheus's
+``rate()`` and ``increase()`` read as a counter reset.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from crontabber.store import open_store
 from crontabber.store.abc import DEFAULT_MAX_AGE, StateStore
 from crontabber.store.outbox import Notification
 from crontabber.store.records import AuditEntry, LogCounts, LogPage, Snapshot
+from crontabber.store.tally import LogTally
 
 T = TypeVar("T")
 READ_RETRY = dt.timedelta(seconds=2)  # one retry on a new connection (a restarted server)
@@ -114,6 +115,7 @@ class Reader:
         self.max_ongoing_age = max_ongoing_age
         self._lock = threading.Lock()
         self._down = False  # the last read failed: said once per outage in the log
+        self.tally = LogTally()  # the log's counts: read whole once, then what is added
 
     def snapshot(self) -> Snapshot:
         return self._read(lambda: self.store.read_snapshot(self.max_ongoing_age))
@@ -131,13 +133,13 @@ class Reader:
         return self._read(self.store.count_notifications)
 
     def log_counts(self) -> dict[str, LogCounts]:
-        return self._read(self.store.read_log_counts)
+        return self._read(lambda: self.tally.read(self.store))
 
     def snapshot_and_counts(self) -> tuple[Snapshot, dict[str, LogCounts]]:
         return self._read(
             lambda: (
                 self.store.read_snapshot(self.max_ongoing_age),
-                self.store.read_log_counts(),
+                self.tally.read(self.store),
             )
         )
 

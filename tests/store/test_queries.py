@@ -82,6 +82,9 @@ VALUES = {
     "retry_seconds": 0.0,
     "lock_timeout_ms": 3000,
     "statement_timeout_ms": 9000,
+    "window": 100,
+    "after": 0,
+    "ids": [3, 5],
 }
 
 
@@ -93,7 +96,14 @@ def test_the_store_uses_every_statement_and_only_those() -> None:
     for dialect in ("postgresql", "sqlite"):
         code = "".join(
             (STORE / name).read_text()
-            for name in (f"{dialect}.py", "abc.py", "fencing.py", "operators.py", "outbox.py")
+            for name in (
+                f"{dialect}.py",
+                "abc.py",
+                "fencing.py",
+                "operators.py",
+                "outbox.py",
+                "views.py",
+            )
         )
         used = set(re.findall(r'"(\w+)"', code)) & set(queries(dialect))
         defined = set(queries(dialect))

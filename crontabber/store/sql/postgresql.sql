@@ -590,21 +590,42 @@ LEFT JOIN (
 ) AS l ON true
 ORDER BY l.log_time DESC, l.id DESC
 
--- name: log_counts
--- Per app name in crontabber_log: its rows, those that record a failure, and the
--- duration of the newest.
-SELECT counts.app_name, counts.runs, counts.failures, newest.duration AS last_duration
-FROM (
+-- name: log_totals
+-- crontabber_log counted in one snapshot, where a page's tally starts (see
+-- crontabber.store.tally): per app name its rows, the failed ones and its newest row
+-- (by log_time, then id); on every row, the highest id and the ids present among the
+-- window below it. One row with a NULL app_name when the log is empty.
+WITH top AS (
+    SELECT coalesce(max(id), 0) AS id FROM crontabber_log
+), recent AS (
+    SELECT coalesce(array_agg(l.id), '{}') AS ids
+    FROM crontabber_log AS l, top
+    WHERE l.id > top.id - %(window)s
+)
+SELECT counts.app_name, counts.runs, counts.failures, newest.id, newest.log_time,
+    newest.duration, top.id AS top_id, recent.ids AS recent_ids
+FROM top CROSS JOIN recent
+LEFT JOIN (
     SELECT app_name, count(*) AS runs, count(*) FILTER (WHERE exc_type IS NOT NULL) AS failures
     FROM crontabber_log
     GROUP BY app_name
-) AS counts
+) AS counts ON true
 LEFT JOIN LATERAL (
-    SELECT l.duration FROM crontabber_log AS l
+    SELECT l.id, l.log_time, l.duration FROM crontabber_log AS l
     WHERE l.app_name = counts.app_name
     ORDER BY l.log_time DESC, l.id DESC
     LIMIT 1
 ) AS newest ON true
+
+-- name: log_added
+-- The log rows a tally has not counted: those after its highest id and the ids it
+-- is still waiting for below it, and the highest row (is the log the one it counted?),
+-- all by the primary key: no scan of the log.
+SELECT id, app_name, exc_type IS NOT NULL AS failed, log_time, duration
+FROM crontabber_log
+WHERE id > %(after)s OR id = ANY(%(ids)s::int[])
+    OR id = (SELECT max(id) FROM crontabber_log)
+ORDER BY id
 
 -- name: guard
 -- In a job's own transaction: the claim still holds, and stays held until that

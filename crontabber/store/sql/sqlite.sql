@@ -290,17 +290,32 @@ LEFT JOIN (
 ) AS l ON 1
 ORDER BY l.log_time DESC, l.id DESC
 
--- name: log_counts
+-- name: log_totals
+-- As on PostgreSQL; recent_ids a comma-separated list.
+WITH top AS (SELECT coalesce(max(id), 0) AS id FROM crontabber_log)
 SELECT
-    g.app_name, count(*) AS runs, sum(g.exc_type IS NOT NULL) AS failures,
-    (
-        SELECT l.duration FROM crontabber_log AS l
-        WHERE l.app_name = g.app_name
-        ORDER BY l.log_time DESC, l.id DESC
-        LIMIT 1
-    ) AS last_duration
-FROM crontabber_log AS g
-GROUP BY g.app_name
+    g.app_name, g.runs, g.failures, n.id, n.log_time, n.duration, top.id AS top_id,
+    (SELECT group_concat(l.id) FROM crontabber_log AS l WHERE l.id > top.id - :window)
+        AS recent_ids
+FROM top
+LEFT JOIN (
+    SELECT app_name, count(*) AS runs, sum(exc_type IS NOT NULL) AS failures
+    FROM crontabber_log
+    GROUP BY app_name
+) AS g ON 1
+LEFT JOIN crontabber_log AS n ON n.id = (
+    SELECT l.id FROM crontabber_log AS l
+    WHERE l.app_name = g.app_name
+    ORDER BY l.log_time DESC, l.id DESC
+    LIMIT 1
+)
+
+-- name: log_added
+SELECT id, app_name, exc_type IS NOT NULL AS failed, log_time, duration
+FROM crontabber_log
+WHERE id > :after OR id IN (SELECT value FROM json_each(:ids))
+    OR id = (SELECT max(id) FROM crontabber_log)
+ORDER BY id
 
 -- name: guard
 -- In a job's own transaction: the claim still holds. SQLite has no row locks: the
