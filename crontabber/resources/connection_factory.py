@@ -33,6 +33,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
+from crontabber.db.connect import POSTGRES_DEFAULTS
 from crontabber.db.retry import is_lost_connection
 from crontabber.db.url import postgres_params
 
@@ -201,10 +202,13 @@ class ConnectionFactory:
         )
 
     def connect(self) -> psycopg2.extensions.connection:
-        """A new connection; an error never carries the password."""
+        """A new connection; an error never carries the password. It has the state
+        database's connect timeout and TCP keepalives (``POSTGRES_DEFAULTS``) unless
+        ``database_url`` gives its own: an unreachable server is an error after 5 s,
+        and a connection gone silent one after about 20 s, not a run that hangs."""
         log.debug("connecting to PostgreSQL %s", describe(self.params))
         try:
-            return psycopg2.connect(**self.params)
+            return psycopg2.connect(**{**POSTGRES_DEFAULTS, **self.params})
         except psycopg2.Error as exc:
             password = self.params.get("password")
             if password and password in str(exc):

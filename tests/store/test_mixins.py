@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import time
 import traceback
 from collections.abc import Iterator
@@ -180,6 +181,35 @@ def test_retries_stop_at_the_limit(pg_url: str, admin: Any) -> None:
     assert is_lost_connection(raised.value)
     assert len(app.connections) == 3  # the first attempt and two retries
     assert rows(admin) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "timeout"), [("", "5"), ("?connect_timeout=30", "30")], ids=["default", "url"]
+)
+def test_a_jobs_connection_has_a_connect_timeout_and_keepalives(
+    pg_url: str, query: str, timeout: str
+) -> None:
+    """As the state database's: a job is not left hanging on an unreachable or silent
+    server (its lease would stop it, later); the job's database_url may say otherwise."""
+    connection = ConnectionFactory(SimpleNamespace(database_url=pg_url + query)).connect()
+    try:
+        dsn = connection.get_dsn_parameters()
+    finally:
+        connection.close()
+    assert dsn["connect_timeout"] == timeout
+    assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_count"]) == ("1", "10", "3")
+
+
+def test_a_silent_server_is_an_error_not_a_hang() -> None:
+    """A port that takes the connection and never answers (the kernel's backlog)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"postgresql://nobody@127.0.0.1:{port}/nothing?connect_timeout=1"
+        with pytest.raises(psycopg2.OperationalError) as raised:
+            ConnectionFactory(SimpleNamespace(database_url=url)).connect()
+    assert "timeout expired" in str(raised.value)
 
 
 def test_backoff_doubles_between_retries(pg_url: str, admin: Any) -> None:
