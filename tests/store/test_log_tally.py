@@ -6,6 +6,9 @@ log made anew is counted again."""
 from __future__ import annotations
 
 import datetime as dt
+import random
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -153,3 +156,43 @@ def test_a_missing_id_is_waited_for_hole_seconds(pg_store: StateStore, pg_url: s
     tally.read(store)
     assert tally.holes == {}
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_tally_matches_a_count_of_the_log_while_hosts_write_to_it(
+    pg_store: StateStore, pg_url: str
+) -> None:
+    """Writers whose transactions commit out of id order, read throughout: at the end
+    the tally has every row once."""
+    errors: list[Exception] = []
+
+    def writer(name: str) -> None:
+        engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as connection:
+                for minute in range(150):
+                    with connection.begin():
+                        log(connection, name, minute, failed=minute % 7 == 0)
+                        time.sleep(random.random() / 500)  # commits out of id order
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    tally = LogTally()
+    writers = [threading.Thread(target=writer, args=(f"host-{i}",)) for i in range(4)]
+    for thread in writers:
+        thread.start()
+    reads = 0
+    while any(thread.is_alive() for thread in writers):
+        tally.read(pg_store)
+        reads += 1
+    for thread in writers:
+        thread.join()
+    assert errors == []
+    counted = tally.read(pg_store)
+    fresh = LogTally().read(pg_store)
+    assert counted == fresh
+    assert {name: c.runs for name, c in counted.items()} == {f"host-{i}": 150 for i in range(4)}
+    assert {c.failures for c in counted.values()} == {22}  # minutes 0, 7, ... 147
+    assert tally.holes == {} and reads > 1
