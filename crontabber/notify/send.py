@@ -219,7 +219,6 @@ def _open_smtp(settings: NotifySettings) -> smtplib.SMTP:
     option, doing = "notify.smtp_host", f"cannot reach {where}"
     try:  # SMTP(host) connects; TLS checks the certificate against that host
         if settings.smtp_ssl:
-            option, doing = "notify.smtp_ssl", f"TLS (SMTPS) with {where}"
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                 settings.smtp_host,
                 settings.smtp_port,
@@ -229,6 +228,8 @@ def _open_smtp(settings: NotifySettings) -> smtplib.SMTP:
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
     except (smtplib.SMTPException, OSError) as exc:
+        if isinstance(exc, ssl.SSLError):  # reached, but no TLS from the start
+            option, doing = "notify.smtp_ssl", f"TLS (SMTPS) with {where}"
         raise _smtp_error(exc, settings.timeout, option, doing) from None
     try:
         smtp.ehlo()

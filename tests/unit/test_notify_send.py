@@ -466,6 +466,10 @@ def test_smtps_against_a_plain_server_names_the_option() -> None:
     assert raised.value.option == "notify.smtp_ssl"
     assert str(raised.value).startswith(f"email: TLS (SMTPS) with 127.0.0.1:{port}: ")
     assert inbox.messages == []
+    # No server at all is the host's or the port's fault, not TLS's.
+    with pytest.raises(DeliveryError) as raised:
+        send_email(mail_settings(free_port(), smtp_ssl=True), PAYLOAD)
+    assert raised.value.option == "notify.smtp_host" and raised.value.retry is True
 
 
 def test_refused_recipients() -> None:
