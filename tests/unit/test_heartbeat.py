@@ -37,7 +37,10 @@ def test_a_lease_is_lost_when_a_beat_finds_the_claim_gone() -> None:
 def test_a_lease_is_lost_when_beats_keep_failing_past_the_renew_deadline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    now = [0.0]  # the heartbeat's clock: 20 ms a beat, however the thread is scheduled
+
     def failing(_name: str, _holder: object) -> bool:
+        now[0] += 0.02
         raise psycopg2.OperationalError("server closed the connection unexpectedly")
 
     lost: list[str] = []
@@ -48,6 +51,7 @@ def test_a_lease_is_lost_when_beats_keep_failing_past_the_renew_deadline(
             dt.timedelta(milliseconds=5),
             window=dt.timedelta(milliseconds=150),
             on_lost=lambda _name, _holder, reason: lost.append(reason),
+            clock=lambda: now[0],
         ) as heartbeat,
         heartbeat.holding("job", FakeHolder()),
     ):
@@ -115,7 +119,10 @@ def test_time_the_server_is_down_for_everyone_does_not_cost_the_lease() -> None:
     """As the lease rule does not count a restart's downtime, nor does the holder: beats
     that fail because the server is down (for every host) keep the lease."""
 
+    now = [0.0]  # the heartbeat's clock: 20 ms a beat, however the thread is scheduled
+
     def restarting(_name: str, _holder: object) -> bool:
+        now[0] += 0.02
         raise psycopg2.OperationalError("the database system is starting up")
 
     lost: list[str] = []
@@ -127,10 +134,11 @@ def test_time_the_server_is_down_for_everyone_does_not_cost_the_lease() -> None:
             window=dt.timedelta(milliseconds=60),
             on_lost=lambda _name, _holder, reason: lost.append(reason),
             server_down=lambda exc, _within: beats.append(exc) or True,
+            clock=lambda: now[0],
         ) as heartbeat,
         heartbeat.holding("job", FakeHolder()),
     ):
-        wait_until(lambda: len(beats) >= 30, "30 failed beats", 10)  # far past the deadline
+        wait_until(lambda: len(beats) >= 30, "30 failed beats", 10)  # 0.6 s: far past it
     assert lost == []
 
 
