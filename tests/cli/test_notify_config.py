@@ -53,6 +53,13 @@ def test_a_misconfigured_notify_is_one_line_at_configtest(
     assert message in lines[0] and "SECRET" not in stdout + stderr
 
 
+@pytest.mark.parametrize("name", ["smtp_starttls", "smtp_ssl"])
+def test_a_bad_tls_switch_is_one_line_and_exit_1(project: Path, name: str) -> None:
+    status, stdout, stderr = configtest(project, f"[notify]\n    {name}=perhaps\n")
+    assert status == 1, (stdout, stderr)
+    assert stderr == f"crontabber: notify.{name}: 'perhaps' is not true or false\n"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
