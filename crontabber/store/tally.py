@@ -15,7 +15,8 @@ after rows with higher ids. The tally keeps each id missing below its highest as
 statement and lock timeouts end a transaction long before). At its first read, the
 ids missing among the :data:`WINDOW` below the highest are holes. Each read also
 looks at the highest id there is: when it is below the tally's (the table was
-restored or made anew), the tally counts the whole log again.
+restored or made anew, or pruning took every row, the newest too), the tally counts
+the whole log again.
 """
 
 from __future__ import annotations
